@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from .errors import problem_response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a body larger than BOUCLE_MAX_REQUEST_BYTES before anything reads it (413).
+
+    Django only checks DATA_UPLOAD_MAX_MEMORY_SIZE when `request.body` is read; DRF's parsers read the
+    stream, so the limit is enforced here, once, for JSON and uploads alike."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return problem_response(request, 400, "bad_request", _("Invalid Content-Length header."))
+        if length > settings.BOUCLE_MAX_REQUEST_BYTES:
+            return problem_response(
+                request,
+                413,
+                "request_too_large",
+                _("The request body is larger than this API accepts."),
+                extra={"max_bytes": settings.BOUCLE_MAX_REQUEST_BYTES},
+            )
+        return self.get_response(request)

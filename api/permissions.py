@@ -1,0 +1,25 @@
+from rest_framework.permissions import BasePermission
+
+from .actors import actor_of
+
+
+class IsAuthenticatedActor(BasePermission):
+    """Default for every view: a person or an API key must be authenticated. API keys without the
+    write scope are limited to safe methods."""
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        if not actor_of(request).can_write():
+            self.message = "This API key has no write scope."
+            return False
+        return True
+
+
+class IsOperator(BasePermission):
+    message = "Only the platform operator may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated) and actor_of(request).is_operator

@@ -1,0 +1,9 @@
+from django.urls import include, path
+
+from .endpoints import sites
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include(sites.urlpatterns)),
+]

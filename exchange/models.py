@@ -1,0 +1,144 @@
+"""Offers: lots of surplus at a site, with a remaining quantity that claims draw from."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GinIndex, GistIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from core.models import TimeStampedModel
+from inventory.models import Unit
+
+
+class OfferStatus(models.TextChoices):
+    DRAFT = "draft", _("draft")
+    PUBLISHED = "published", _("published")
+    EXHAUSTED = "exhausted", _("exhausted")  # everything reserved or collected
+    CLOSED = "closed", _("closed")  # the firm closed it, or every claim was collected
+    WITHDRAWN = "withdrawn", _("withdrawn")
+    EXPIRED = "expired", _("expired")  # available_until passed
+
+
+class OfferCondition(models.TextChoices):
+    NEW = "new", _("new")
+    GOOD = "good", _("good")
+    FAIR = "fair", _("fair")
+    FOR_PARTS = "for_parts", _("for parts")
+
+
+class OfferMode(models.TextChoices):
+    DONATION = "donation", _("donation")
+    LOAN = "loan", _("loan")
+    SALE = "sale", _("sale")
+
+
+class Offer(TimeStampedModel):
+    organisation = models.ForeignKey("organisations.Organisation", models.PROTECT, related_name="offers")
+    site = models.ForeignKey("organisations.Site", models.PROTECT, related_name="offers")
+    category = models.ForeignKey("inventory.Category", models.PROTECT, related_name="offers")
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3)
+    unit = models.CharField(_("unit"), max_length=8, choices=Unit.choices)
+    remaining_quantity = models.DecimalField(
+        _("remaining quantity"),
+        max_digits=14,
+        decimal_places=3,
+        help_text=_("Not yet reserved by an accepted claim nor collected."),
+    )
+    mass_per_unit_kg = models.DecimalField(
+        _("mass per unit (kg)"),
+        max_digits=14,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text=_("Declared by the donor; implied for kg and t."),
+    )
+    condition = models.CharField(_("condition"), max_length=10, choices=OfferCondition.choices)
+    mode = models.CharField(_("mode"), max_length=10, choices=OfferMode.choices, default=OfferMode.DONATION)
+    price_eur = models.DecimalField(_("price (EUR)"), max_digits=10, decimal_places=2, null=True, blank=True)
+    available_from = models.DateTimeField(_("available from"))
+    available_until = models.DateTimeField(_("available until"), null=True, blank=True)
+    pickup_instructions = models.TextField(_("pickup instructions"), blank=True)
+    external_ref = models.CharField(_("external reference"), max_length=100, blank=True)
+    auto_accept_claims = models.BooleanField(_("accept claims automatically"), default=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=OfferStatus.choices, default=OfferStatus.DRAFT
+    )
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # Copied from the site (kept in step when the site moves) so that search is one indexed table.
+    location = models.PointField(geography=True, srid=4326, spatial_index=False)
+    public_location = models.PointField(geography=True, srid=4326, spatial_index=False)
+    # French-aware full text (unaccent + french stemming), maintained by a database trigger.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="offer_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining_quantity__gte=0) & Q(remaining_quantity__lte=F("quantity")),
+                name="offer_remaining_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(mass_per_unit_kg__isnull=True) | Q(mass_per_unit_kg__gt=0),
+                name="offer_mass_per_unit_positive",
+            ),
+            models.CheckConstraint(
+                condition=(Q(mode=OfferMode.SALE) & Q(price_eur__gte=0))
+                | (~Q(mode=OfferMode.SALE) & Q(price_eur__isnull=True)),
+                name="offer_price_iff_sale",
+            ),
+            models.CheckConstraint(
+                condition=Q(available_until__isnull=True) | Q(available_until__gt=F("available_from")),
+                name="offer_window_ordered",
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "external_ref"],
+                condition=~Q(external_ref=""),
+                name="offer_external_ref_unique",
+            ),
+        ]
+        indexes = [
+            # Search: only live offers, nearest first on the public point (GiST, used by dwithin and <->).
+            GistIndex(
+                fields=["public_location"], name="offer_live_public_gist", condition=Q(status="published")
+            ),
+            GinIndex(fields=["search_vector"], name="offer_search_vector"),
+            models.Index(fields=["organisation", "updated_at", "id"], name="offer_org_sync"),
+            models.Index(fields=["status", "available_until"], name="offer_status_until"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.quantity} {self.unit})"
+
+    @property
+    def reserved_quantity(self):
+        return self.quantity - self.remaining_quantity
+
+
+def offer_photo_path(instance: OfferPhoto, filename: str) -> str:
+    return f"offers/{instance.offer_id}/{filename}"
+
+
+class OfferPhoto(models.Model):
+    offer = models.ForeignKey(Offer, models.CASCADE, related_name="photos")
+    image = models.ImageField(
+        _("image"), upload_to=offer_photo_path, width_field="width", height_field="height"
+    )
+    width = models.PositiveIntegerField(null=True)
+    height = models.PositiveIntegerField(null=True)
+    content_type = models.CharField(max_length=32)
+    size_bytes = models.PositiveIntegerField()
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("offer photo")
+        verbose_name_plural = _("offer photos")

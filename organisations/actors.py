@@ -1,0 +1,91 @@
+"""Who is acting. Every service and selector takes an `Actor`: a person (through their memberships) or
+an organisation's API key. Scoping starts here, so it cannot be forgotten further down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from core.errors import InvalidInput, NotFound, PermissionDenied
+
+from .models import ApiKey, ApiKeyScope, Membership, MembershipRole, Organisation, OrganisationKind, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        return cls(user=user)
+
+    @classmethod
+    def for_api_key(cls, key: ApiKey) -> Actor:
+        return cls(api_key=key)
+
+    @cached_property
+    def roles(self) -> dict[int, str]:
+        """organisation id → role. An API key acts as a member of its own organisation only."""
+        if self.api_key is not None:
+            return {self.api_key.organisation_id: MembershipRole.MEMBER}
+        if self.user is None or not self.user.is_active:
+            return {}
+        return dict(Membership.objects.filter(user=self.user).values_list("organisation_id", "role"))
+
+    @property
+    def organisation_ids(self) -> set[int]:
+        return set(self.roles)
+
+    @cached_property
+    def is_operator(self) -> bool:
+        """Operators run the platform: superusers, and members of a verified operator organisation."""
+        if self.user is None:
+            return False
+        if self.user.is_superuser:
+            return True
+        return Organisation.objects.filter(
+            id__in=self.organisation_ids, kind=OrganisationKind.OPERATOR, verified_at__isnull=False
+        ).exists()
+
+    @property
+    def label(self) -> str:
+        if self.api_key is not None:
+            return f"api-key:{self.api_key.prefix}"
+        return f"user:{self.user.pk}" if self.user else "anonymous"
+
+    def is_member(self, organisation_id: int) -> bool:
+        return organisation_id in self.roles
+
+    def is_admin(self, organisation_id: int) -> bool:
+        return self.api_key is None and self.roles.get(organisation_id) == MembershipRole.ADMIN
+
+    def can_write(self) -> bool:
+        return self.api_key is None or ApiKeyScope.WRITE in self.api_key.scopes
+
+    def require_member(self, organisation_id: int) -> None:
+        """Out of scope reads as absent (404), never as forbidden."""
+        if not self.is_member(organisation_id) and not self.is_operator:
+            raise NotFound("No such object.")
+
+    def require_admin(self, organisation_id: int) -> None:
+        self.require_member(organisation_id)
+        if not self.is_admin(organisation_id) and not self.is_operator:
+            raise PermissionDenied("Only an administrator of this organisation may do this.")
+
+    def require_write(self) -> None:
+        if not self.can_write():
+            raise PermissionDenied("This API key has no write scope.", code="scope_required")
+
+    def acting_organisation(self, organisation_id: int | None = None) -> Organisation:
+        """The organisation a write acts for: the one named, else the only one the actor belongs to."""
+        if organisation_id is None:
+            if len(self.roles) != 1:
+                raise InvalidInput(
+                    "Say which organisation this is for.",
+                    field_errors={"organisation": ["Required when you belong to several organisations."]},
+                )
+            (organisation_id,) = self.roles
+        if not self.is_member(organisation_id):
+            raise NotFound("No such organisation.")
+        return Organisation.objects.get(pk=organisation_id)

@@ -1,0 +1,22 @@
+"""Location privacy: the stable approximate point shown to everyone but the owner (and, later, a
+recipient whose claim was accepted)."""
+
+from __future__ import annotations
+
+import math
+
+from django.contrib.gis.geos import Point
+
+# A grid of about 550 m × 550 m at the latitude of Lille. Every point of a cell is shown as the cell's
+# centre: the same on every request (no averaging attack), independent of the query point (no
+# trilateration), and coarse enough to hide a yard among its neighbours.
+GRID_LAT_DEG = 0.005
+GRID_LON_DEG = 0.0078
+
+
+def approximate_point(point: Point) -> Point:
+    lon_cell = math.floor(point.x / GRID_LON_DEG)
+    lat_cell = math.floor(point.y / GRID_LAT_DEG)
+    lon = (lon_cell + 0.5) * GRID_LON_DEG
+    lat = (lat_cell + 0.5) * GRID_LAT_DEG
+    return Point(round(lon, 6), round(min(max(lat, -90.0), 90.0), 6), srid=4326)
