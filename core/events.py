@@ -9,6 +9,26 @@ from django.db import IntegrityError, transaction
 
 from .models import DomainEvent, EventConsumption
 
+# event name → Celery task names to enqueue (with the event id) once the recording transaction commits.
+# Higher layers subscribe in their AppConfig.ready(), so the emitting layer never imports them.
+_SUBSCRIBERS: dict[str, list[str]] = {}
+
+
+def event_subscribe(name: str, task_name: str) -> None:
+    tasks = _SUBSCRIBERS.setdefault(name, [])
+    if task_name not in tasks:
+        tasks.append(task_name)
+
+
+def _dispatch(event: DomainEvent) -> None:
+    from celery import current_app
+
+    for task_name in _SUBSCRIBERS.get(event.name, []):
+        if current_app.conf.task_always_eager:  # tests: run in-process, as send_task would not
+            current_app.tasks[task_name].apply(kwargs={"event_id": event.pk}, throw=True)
+        else:
+            current_app.send_task(task_name, kwargs={"event_id": event.pk})
+
 
 def event_record(
     *,
@@ -32,6 +52,8 @@ def event_record(
     )
     if on_commit is not None:
         transaction.on_commit(lambda: on_commit(event))
+    if _SUBSCRIBERS.get(name):
+        transaction.on_commit(lambda: _dispatch(event))
     return event
 
 

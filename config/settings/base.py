@@ -30,13 +30,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    # Domain, lowest layer first: core ← inventory, territories ← organisations ← exchange ← matching
-    # ← impact ← integrations ← api, web. No domain package imports api or web.
+    # Domain, lowest layer first: core ← inventory, territories ← organisations ← exchange ← claims
+    # ← matching ← impact ← demo ← api. No domain package imports api or web.
     "core",
     "inventory",
     "territories",
     "organisations",
     "exchange",
+    "claims",
     "matching",
     "impact",
     "api",

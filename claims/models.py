@@ -1,0 +1,127 @@
+"""Claims on offers, and the handover ledger: the only source of tonnage figures."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from core.models import TimeStampedModel
+from inventory.models import FactorBasis
+
+
+class ClaimStatus(models.TextChoices):
+    REQUESTED = "requested", _("requested")
+    ACCEPTED = "accepted", _("accepted")
+    COLLECTED = "collected", _("collected")
+    DECLINED = "declined", _("declined")
+    CANCELLED = "cancelled", _("cancelled")
+    EXPIRED = "expired", _("expired (no-show)")
+
+
+OPEN_CLAIM_STATUSES = (ClaimStatus.REQUESTED, ClaimStatus.ACCEPTED)
+
+
+class Claim(TimeStampedModel):
+    """A recipient's reservation of a quantity of an offer. The quantity leaves the offer's remaining
+    quantity when the claim is accepted and comes back if it is cancelled or expires."""
+
+    offer = models.ForeignKey("exchange.Offer", models.PROTECT, related_name="claims")
+    organisation = models.ForeignKey("organisations.Organisation", models.PROTECT, related_name="claims")
+    created_by = models.ForeignKey("organisations.User", models.SET_NULL, null=True, related_name="+")
+    quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3)
+    message = models.TextField(_("message to the donor"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ClaimStatus.choices, default=ClaimStatus.REQUESTED
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    pickup_deadline = models.DateTimeField(_("pickup deadline"), null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("claim")
+        verbose_name_plural = _("claims")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="claim_quantity_positive"),
+            models.CheckConstraint(
+                condition=~Q(status=ClaimStatus.ACCEPTED) | Q(pickup_deadline__isnull=False),
+                name="claim_accepted_has_deadline",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["offer", "status"], name="claim_offer_status"),
+            models.Index(fields=["organisation", "status"], name="claim_org_status"),
+            models.Index(fields=["status", "pickup_deadline"], name="claim_status_deadline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"claim #{self.pk} on offer #{self.offer_id}: {self.quantity} ({self.status})"
+
+
+class MassMethod(models.TextChoices):
+    WEIGHED = "weighed", _("weighed at handover")
+    DECLARED = "declared", _("declared on the offer")
+    ESTIMATED = "estimated", _("estimated from the category's typical mass")
+
+
+class ConfirmationState(models.TextChoices):
+    PENDING = "pending", _("awaiting the other party")
+    CONFIRMED = "confirmed", _("confirmed")
+    DISPUTED = "disputed", _("disputed")
+
+
+class Handover(models.Model):
+    """One row of the append-only ledger. Everything a figure needs is stamped on the row, fixed
+    forever; a correction is a new row with negative quantity and mass that points at `reverses`.
+    The database refuses UPDATE and DELETE (trigger)."""
+
+    claim = models.ForeignKey(Claim, models.PROTECT, related_name="handovers")
+    reverses = models.OneToOneField("self", models.PROTECT, null=True, blank=True, related_name="reversed_by")
+    offer = models.ForeignKey("exchange.Offer", models.PROTECT, related_name="+")
+    donor = models.ForeignKey("organisations.Organisation", models.PROTECT, related_name="+")
+    donor_kind = models.CharField(max_length=20)
+    recipient = models.ForeignKey("organisations.Organisation", models.PROTECT, related_name="+")
+    recipient_kind = models.CharField(max_length=20)
+    category = models.ForeignKey("inventory.Category", models.PROTECT, related_name="+")
+    territory = models.ForeignKey("territories.Territory", models.PROTECT, null=True, related_name="+")
+    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    unit = models.CharField(max_length=8)
+    mass_kg = models.DecimalField(max_digits=14, decimal_places=3)
+    mass_method = models.CharField(max_length=10, choices=MassMethod.choices)
+    factor_version = models.CharField(max_length=32)
+    factor_basis = models.CharField(max_length=8, choices=FactorBasis.choices)
+    factor_kgco2e = models.DecimalField(max_digits=12, decimal_places=4)
+    factor_source = models.TextField()
+    factor_status = models.CharField(max_length=20)
+    co2e_avoided_kg = models.DecimalField(max_digits=16, decimal_places=3)
+    collected_at = models.DateTimeField(_("collected at"))
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    recorded_by = models.CharField(max_length=64, help_text="user:<id> or api-key:<prefix>")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("handover")
+        verbose_name_plural = _("handovers (ledger)")
+        constraints = [
+            # At most one handover per claim; reversals are the other rows of that claim.
+            models.UniqueConstraint(
+                fields=["claim"], condition=Q(reverses__isnull=True), name="handover_one_per_claim"
+            ),
+            models.CheckConstraint(
+                condition=(Q(reverses__isnull=True) & Q(quantity__gt=0) & Q(mass_kg__gte=0))
+                | (Q(reverses__isnull=False) & Q(quantity__lt=0) & Q(mass_kg__lte=0)),
+                name="handover_sign_matches_kind",
+            ),
+            models.CheckConstraint(condition=~Q(donor=F("recipient")), name="handover_distinct_parties"),
+        ]
+        indexes = [
+            models.Index(fields=["collected_at"], name="handover_collected_at"),
+            models.Index(fields=["donor", "collected_at"], name="handover_donor_time"),
+            models.Index(fields=["recipient", "collected_at"], name="handover_recipient_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"handover #{self.pk}: {self.mass_kg} kg ({self.mass_method})"
