@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import translation
@@ -76,6 +77,15 @@ class Category(models.Model):
         self.path = f"{self.parent.path}/{self.key}" if self.parent_id else self.key
         self.depth = self.path.count("/")
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # A category may not sit under itself or one of its descendants: the tree would loop.
+        if self.parent_id and self.pk:
+            ancestor = self.parent
+            while ancestor is not None:
+                if ancestor.pk == self.pk:
+                    raise ValidationError({"parent": _("A category cannot be placed under itself.")})
+                ancestor = ancestor.parent
 
     @property
     def name(self) -> str:

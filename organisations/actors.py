@@ -15,6 +15,8 @@ from .models import ApiKey, ApiKeyScope, Membership, MembershipRole, Organisatio
 class Actor:
     user: User | None = None
     api_key: ApiKey | None = None
+    # The platform itself: management commands and periodic tasks, run by whoever holds the server.
+    system: bool = False
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
@@ -23,6 +25,10 @@ class Actor:
     @classmethod
     def for_api_key(cls, key: ApiKey) -> Actor:
         return cls(api_key=key)
+
+    @classmethod
+    def for_system(cls) -> Actor:
+        return cls(system=True)
 
     @cached_property
     def roles(self) -> dict[int, str]:
@@ -40,6 +46,8 @@ class Actor:
     @cached_property
     def is_operator(self) -> bool:
         """Operators run the platform: superusers, and members of a verified operator organisation."""
+        if self.system:
+            return True
         if self.user is None:
             return False
         if self.user.is_superuser:
@@ -52,6 +60,8 @@ class Actor:
     def label(self) -> str:
         if self.api_key is not None:
             return f"api-key:{self.api_key.prefix}"
+        if self.system:
+            return "system"
         return f"user:{self.user.pk}" if self.user else "anonymous"
 
     def is_member(self, organisation_id: int) -> bool:
@@ -86,6 +96,9 @@ class Actor:
                     field_errors={"organisation": ["Required when you belong to several organisations."]},
                 )
             (organisation_id,) = self.roles
-        if not self.is_member(organisation_id):
+        if not self.is_member(organisation_id) and not self.is_operator:
             raise NotFound("No such organisation.")
-        return Organisation.objects.get(pk=organisation_id)
+        organisation = Organisation.objects.filter(pk=organisation_id).first()
+        if organisation is None:
+            raise NotFound("No such organisation.")
+        return organisation

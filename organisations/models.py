@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
@@ -33,6 +34,10 @@ class UserManager(BaseUserManager):
         extra.update(is_staff=True, is_superuser=True)
         return self._create_user(email, password, **extra)
 
+    def get_by_natural_key(self, username):
+        # Log-in by e-mail ignores case, as addresses are unique regardless of case.
+        return self.get(email__iexact=username)
+
 
 class User(AbstractUser):
     """A person. Logs in with an e-mail address; acts through memberships of organisations."""
@@ -50,6 +55,7 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
 
     def __str__(self) -> str:
         return self.email
@@ -64,6 +70,7 @@ class OrganisationKind(models.TextChoices):
 
 
 SELF_REGISTERED_KINDS = (OrganisationKind.COMPANY, OrganisationKind.ASSOCIATION, OrganisationKind.PROJECT)
+SELF_REGISTERED_KIND_CHOICES = [(kind.value, kind.label) for kind in SELF_REGISTERED_KINDS]
 RECIPIENT_KINDS = (OrganisationKind.ASSOCIATION, OrganisationKind.PROJECT)
 
 
@@ -142,6 +149,9 @@ class Invitation(TimeStampedModel):
         ordering = ["-created_at", "-id"]
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organisation} ({self.role})"
 
 
 class Site(TimeStampedModel):

@@ -1,0 +1,189 @@
+"""Organisations: list/detail/update by their members and admins, verification by the operator,
+invitations by admins."""
+
+from __future__ import annotations
+
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from organisations import selectors, services
+from organisations.models import Invitation, MembershipRole, Organisation
+
+from ..actors import actor_of
+from ..inputs import validated
+from .auth import OrganisationDetailsIn
+
+READ_ONLY_FIELDS = ("id", "kind", "verified", "verified_at", "verified_by", "created_at", "updated_at")
+
+
+class OrganisationOut(serializers.ModelSerializer):
+    verified = serializers.BooleanField(source="is_verified", help_text="Verified by the operator.")
+    # Plain strings: blank when not given (an e-mail or URL format would make "" ambiguous in the schema).
+    email = serializers.CharField(help_text="Contact e-mail address; empty when not given.")
+    website = serializers.CharField(help_text="Website URL; empty when not given.")
+
+    class Meta:
+        model = Organisation
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "siret",
+            "rna",
+            "description",
+            "email",
+            "phone",
+            "website",
+            "verified",
+            "verified_at",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class OrganisationUpdateIn(OrganisationDetailsIn):
+    def validate(self, attrs):
+        # Say so, rather than silently ignore an attempt to change what only the operator decides.
+        sent = self.initial_data if isinstance(self.initial_data, dict) else {}
+        fixed = sorted(field for field in READ_ONLY_FIELDS if field in sent)
+        if fixed:
+            raise serializers.ValidationError(
+                {field: [_("This field cannot be changed.")] for field in fixed}
+            )
+        return attrs
+
+
+class OrganisationListView(ListAPIView):
+    serializer_class = OrganisationOut
+
+    def get_queryset(self):
+        return selectors.organisations_visible_to(actor=actor_of(self.request))
+
+    @extend_schema(
+        operation_id="organisations_list",
+        summary="Your organisations (every organisation, for the operator)",
+    )
+    def get(self, request):
+        return self.list(request)
+
+
+class OrganisationDetailView(APIView):
+    @extend_schema(operation_id="organisations_retrieve", responses=OrganisationOut)
+    def get(self, request, organisation_id: int):
+        organisation = selectors.organisation_get(actor=actor_of(request), organisation_id=organisation_id)
+        return Response(OrganisationOut(organisation).data)
+
+    @extend_schema(
+        operation_id="organisations_update",
+        summary="Edit your organisation (administrators)",
+        description=(
+            "The kind and the verification cannot be changed. Once the organisation is verified, only the "
+            "operator changes its SIRET or RNA number (403 `verified_identity`)."
+        ),
+        request=OrganisationUpdateIn,
+        responses={200: OrganisationOut},
+    )
+    def patch(self, request, organisation_id: int):
+        actor = actor_of(request)
+        selectors.organisation_get(actor=actor, organisation_id=organisation_id)
+        data = validated(OrganisationUpdateIn, request, partial=True)
+        organisation = services.organisation_update(actor=actor, organisation_id=organisation_id, **data)
+        return Response(OrganisationOut(organisation).data)
+
+
+class OrganisationVerifyView(APIView):
+    @extend_schema(
+        operation_id="organisations_verify",
+        summary="Verify an organisation (operator)",
+        description="Idempotent. Its administrators are told by e-mail, in their preferred language.",
+        request=None,
+        responses={200: OrganisationOut},
+    )
+    def post(self, request, organisation_id: int):
+        # Members of the organisation learn they may not (403); anyone else that there is nothing (404).
+        organisation = services.organisation_verify(actor=actor_of(request), organisation_id=organisation_id)
+        return Response(OrganisationOut(organisation).data)
+
+
+INVITATION_STATUSES = ["pending", "accepted", "expired"]
+
+
+class InvitationOut(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "organisation",
+            "email",
+            "role",
+            "status",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+        ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=INVITATION_STATUSES))
+    def get_status(self, invitation: Invitation) -> str:
+        if invitation.accepted_at is not None:
+            return "accepted"
+        return "expired" if invitation.expires_at <= timezone.now() else "pending"
+
+
+class InvitationCreateIn(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=MembershipRole.choices, default=MembershipRole.MEMBER)
+
+
+class InvitationListView(ListAPIView):
+    serializer_class = InvitationOut
+    queryset = Invitation.objects.none()  # for the schema generator; get_queryset scopes the real one
+
+    def get_queryset(self):
+        return selectors.invitations_of(
+            actor=actor_of(self.request), organisation_id=self.kwargs["organisation_id"]
+        )
+
+    @extend_schema(operation_id="organisations_invitations_list", summary="Invitations (administrators)")
+    def get(self, request, organisation_id: int):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="organisations_invitations_create",
+        summary="Invite someone by e-mail (administrators)",
+        description="The code is e-mailed to the invited address and valid 7 days; it is never shown here.",
+        request=InvitationCreateIn,
+        responses={201: InvitationOut},
+    )
+    def post(self, request, organisation_id: int):
+        actor = actor_of(request)
+        selectors.organisation_get(actor=actor, organisation_id=organisation_id)
+        data = validated(InvitationCreateIn, request)
+        invitation = services.invitation_create(actor=actor, organisation_id=organisation_id, **data)
+        return Response(InvitationOut(invitation).data, status=status.HTTP_201_CREATED)
+
+
+urlpatterns = [
+    path("organisations/", OrganisationListView.as_view(), name="organisations"),
+    path(
+        "organisations/<int:organisation_id>/", OrganisationDetailView.as_view(), name="organisation-detail"
+    ),
+    path(
+        "organisations/<int:organisation_id>/verify/",
+        OrganisationVerifyView.as_view(),
+        name="organisation-verify",
+    ),
+    path(
+        "organisations/<int:organisation_id>/invitations/",
+        InvitationListView.as_view(),
+        name="organisation-invitations",
+    ),
+]

@@ -1,0 +1,11 @@
+"""Secrets handed to people or systems (invitation codes, API keys) are stored as their SHA-256 only.
+They carry 256 random bits, so a fast hash is enough; the same function as api.authentication.hash_api_key
+(this layer may not import api)."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
