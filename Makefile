@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: run test provision provision-test lint schema bench
+.PHONY: run test provision provision-test lint schema messages bench
 
 run: provision
 	scripts/run.sh
@@ -21,11 +21,19 @@ provision-test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-# Regenerates the committed OpenAPI document (CI fails when it drifts from the code).
+# Regenerates the committed OpenAPI document (CI fails when it drifts from the code, or warns).
 schema:
-	$(PY) manage.py spectacular --file openapi.yaml --validate
+	$(PY) manage.py spectacular --file openapi.yaml --validate --fail-on-warn
 
-# Search, matching and statistics benchmarks; N offers (default 1,000,000). Results: benchmarks/results/
+# Refreshes locale/fr/LC_MESSAGES/django.po from the source; translate the new entries, then commit it
+# (the compiled .mo files are not committed: provisioning compiles them).
+messages:
+	$(PY) manage.py makemessages -l fr --ignore=.venv --ignore=.local --ignore=tests --no-obsolete
+
+# Search and matching benchmarks in a separate database (boucle_bench); N offers (default 1,000,000),
+# NEEDS needs. BENCH_ARGS=--skip-generate reuses the last data set. Results: benchmarks/results/
 N ?= 1000000
+NEEDS ?= 100000
+BENCH_ARGS ?=
 bench: provision
-	$(PY) -m benchmarks.run --offers $(N)
+	$(PY) -m benchmarks.run --offers $(N) --needs $(NEEDS) $(BENCH_ARGS)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -113,6 +114,30 @@ def _field_errors_list(field_errors: dict[str, list[str]]) -> list[dict[str, str
     ]
 
 
+def _api_exception_code_and_detail(exc: exceptions.APIException) -> tuple[str, str]:
+    """A DRF exception's (code, detail) as plain strings. Some libraries (simplejwt) raise with a dict
+    detail such as {"detail": …, "code": …, "messages": [{"message": …}]}: its text is used, not its repr."""
+    detail: Any = exc.detail
+    code: Any = None
+    if isinstance(detail, dict):
+        code = detail.get("code")
+        messages = detail.get("messages")
+        if (
+            isinstance(messages, list)
+            and messages
+            and isinstance(messages[0], dict)
+            and "message" in messages[0]
+        ):
+            # e.g. "Token is expired" rather than "Given token not valid for any token type".
+            detail = messages[0]["message"]
+        else:
+            detail = detail.get("detail", exc.default_detail)
+    elif isinstance(detail, list):
+        detail = " ".join(str(item) for item in detail) or exc.default_detail
+    code = code or getattr(detail, "code", None) or exc.default_code
+    return str(code), str(detail)
+
+
 _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.NotFound, status.HTTP_404_NOT_FOUND),
     (domain.PermissionDenied, status.HTTP_403_FORBIDDEN),
@@ -147,10 +172,11 @@ def _convert(exc: Exception) -> tuple[int, str, str, list[dict[str, str]] | None
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", _("You may not do this."), None, None
     if isinstance(exc, exceptions.Throttled):
-        return 429, "throttled", str(exc.detail), None, {"retry_after_s": exc.wait}
+        wait = math.ceil(exc.wait) if exc.wait is not None else None
+        return 429, "throttled", str(exc.detail), None, {"retry_after_s": wait} if wait is not None else None
     if isinstance(exc, exceptions.APIException):
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
-        return exc.status_code, str(code), str(exc.detail), None, None
+        code, detail = _api_exception_code_and_detail(exc)
+        return exc.status_code, code, detail, None, None
     if isinstance(exc, IntegrityError):
         # Services check first; this is the safety net when a concurrent write won the race.
         logger.warning("integrity error surfaced to the API: %s", exc)
@@ -181,7 +207,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(math.ceil(exc.wait))
     if request is not None:
         # Errors are JSON whatever was negotiated (CSV, GeoJSON…).
         request.accepted_renderer = ProblemJSONRenderer()

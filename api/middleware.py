@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .errors import problem_response
@@ -8,7 +9,9 @@ class RequestSizeLimitMiddleware:
     """Refuses a body larger than BOUCLE_MAX_REQUEST_BYTES before anything reads it (413).
 
     Django only checks DATA_UPLOAD_MAX_MEMORY_SIZE when `request.body` is read; DRF's parsers read the
-    stream, so the limit is enforced here, once, for JSON and uploads alike."""
+    stream, so the limit is enforced here, once, for JSON and uploads alike. This runs before
+    LocaleMiddleware, so the answer is translated here from the request's own Accept-Language (the
+    thread may still hold the language of a previous request)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -16,14 +19,18 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
+            if length < 0:
+                raise ValueError(length)
         except ValueError:
-            return problem_response(request, 400, "bad_request", _("Invalid Content-Length header."))
+            with translation.override(translation.get_language_from_request(request)):
+                return problem_response(request, 400, "bad_request", _("Invalid Content-Length header."))
         if length > settings.BOUCLE_MAX_REQUEST_BYTES:
-            return problem_response(
-                request,
-                413,
-                "request_too_large",
-                _("The request body is larger than this API accepts."),
-                extra={"max_bytes": settings.BOUCLE_MAX_REQUEST_BYTES},
-            )
+            with translation.override(translation.get_language_from_request(request)):
+                return problem_response(
+                    request,
+                    413,
+                    "request_too_large",
+                    _("The request body is larger than this API accepts."),
+                    extra={"max_bytes": settings.BOUCLE_MAX_REQUEST_BYTES},
+                )
         return self.get_response(request)

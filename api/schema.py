@@ -1,9 +1,34 @@
-"""OpenAPI generation (drf-spectacular): authentication schemes and the one error shape."""
+"""OpenAPI generation (drf-spectacular): authentication schemes, the one error shape, the
+Idempotency-Key header, and a schema whose text does not depend on the server's language."""
 
 from __future__ import annotations
 
+from django.utils import translation
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+# The committed openapi.yaml must come out the same on every machine, whether or not the French
+# catalogue is compiled: it is written in English, the language of its descriptions. `/api/schema/?lang=fr`
+# still serves a French rendering of whatever is translated.
+SCHEMA_LANGUAGE = "en"
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    name="Idempotency-Key",
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Makes a retry safe: 1 to 255 printable ASCII characters, unique per request (a UUID is fine), "
+        "scoped to your organisation and kept 24 hours. The first answer is stored and replayed, with "
+        "the header `Idempotent-Replayed: true`, for the same key and body; the same key with another "
+        "body answers 422 (`idempotency_key_reused`), and while the first request is still running, "
+        "409 (`idempotency_in_progress`, with Retry-After). Server errors and 408/409/423/425/429 "
+        "answers are not stored: retrying with the same key runs the request again."
+    ),
+)
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -41,8 +66,21 @@ PROBLEM_SCHEMA = {
 }
 
 
+class BoucleSchemaGenerator(SchemaGenerator):
+    def get_schema(self, request=None, public=False):
+        if request is not None and request.GET.get("lang"):
+            return super().get_schema(request, public)
+        with translation.override(SCHEMA_LANGUAGE):
+            return super().get_schema(request, public)
+
+
 class BoucleAutoSchema(AutoSchema):
-    pass
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        handler = getattr(self.view, self.method.lower(), None)
+        if getattr(handler, "idempotent", False):  # set by api.idempotency.idempotent
+            parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+        return parameters
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

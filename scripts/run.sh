@@ -2,7 +2,10 @@
 # Serves the API on http://127.0.0.1:8000 with a Celery worker and Celery beat. Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-set -a; . ./.env; set +a
+# Django reads .env itself (config/env.py); only the settings module must be chosen before it starts.
+# .env is not sourced: its values are not shell (e.g. DEFAULT_FROM_EMAIL=Boucle <no-reply@…>).
+DJANGO_SETTINGS_MODULE=$(.venv/bin/python -c 'import runpy; env = runpy.run_path("config/env.py"); env["load_dotenv"](); print(env["env_str"]("DJANGO_SETTINGS_MODULE", "config.settings.base"))')
+export DJANGO_SETTINGS_MODULE
 PORT=${PORT:-8000}
 pids=()
 stop() {

@@ -13,6 +13,7 @@ from organisations.models import Site
 
 from ..actors import actor_of
 from ..fields import GeoJSONPointField
+from ..idempotency import idempotent
 from ..inputs import validated
 
 
@@ -70,6 +71,7 @@ class SiteListView(ListAPIView):
         return self.list(request)
 
     @extend_schema(operation_id="sites_create", request=SiteCreateIn, responses={201: SiteOut})
+    @idempotent
     def post(self, request):
         data = validated(SiteCreateIn, request)
         site = services.site_create(

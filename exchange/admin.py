@@ -1,0 +1,84 @@
+"""The operator's view of offers: read-only records, moderated through the same services as the API
+(withdraw, close), acting as the logged-in operator. Firms edit their offers through the API."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from core.errors import DomainError
+from organisations.actors import Actor
+
+from . import services
+from .models import Offer, OfferPhoto
+
+
+class OfferPhotoInline(admin.TabularInline):
+    model = OfferPhoto
+    fields = ("preview", "content_type", "width", "height", "size_bytes", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("photo"))
+    def preview(self, photo: OfferPhoto) -> str:
+        return format_html('<a href="{}">{}</a>', photo.image.url, photo.image.name)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "title",
+        "organisation",
+        "category",
+        "quantity",
+        "remaining_quantity",
+        "unit",
+        "status",
+    )
+    list_filter = ("status", "mode", "condition", "unit")
+    search_fields = ("title", "external_ref", "organisation__name")
+    list_select_related = ("organisation", "category")
+    readonly_fields = [field.name for field in Offer._meta.fields if field.name != "search_vector"]
+    exclude = ("search_vector",)
+    inlines = [OfferPhotoInline]
+    actions = ["withdraw", "close"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # offers are referenced by claims and the ledger; withdraw instead
+
+    def _apply(self, request, queryset, service, done: str) -> None:
+        actor = Actor.for_user(request.user)
+        changed = 0
+        for offer in queryset.order_by("pk"):
+            try:
+                service(actor=actor, offer=offer)
+                changed += 1
+            except DomainError as exc:
+                self.message_user(request, f"#{offer.pk}: {exc.message}", messages.ERROR)
+        if changed:
+            self.message_user(
+                request,
+                ngettext("%(n)d offer %(done)s.", "%(n)d offers %(done)s.", changed)
+                % {
+                    "n": changed,
+                    "done": done,
+                },
+            )
+
+    @admin.action(description=_("Withdraw the selected offers"))
+    def withdraw(self, request, queryset):
+        self._apply(request, queryset, services.offer_withdraw, str(_("withdrawn")))
+
+    @admin.action(description=_("Close the selected offers"))
+    def close(self, request, queryset):
+        self._apply(request, queryset, services.offer_close, str(_("closed")))

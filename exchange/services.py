@@ -1,0 +1,448 @@
+"""State changes of offers. One function per change, in a transaction, each recording a domain event;
+called alike by the API, the admin, commands, the demo and tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.events import event_record
+from inventory.models import Category, Unit
+from organisations.actors import Actor
+from organisations.models import Organisation, OrganisationKind, Site
+
+from .models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
+from .photos import photo_inspect
+from .rules import (
+    EDITABLE_FIELDS,
+    EDITABLE_STATUSES,
+    FROZEN_AFTER_PUBLISH,
+    MAX_PHOTOS_PER_OFFER,
+    implied_mass_per_unit_kg,
+    status_after_quantity_change,
+)
+
+OFFERING_KINDS = (OrganisationKind.COMPANY, OrganisationKind.PUBLIC_AUTHORITY)
+QUANTUM = Decimal("0.001")
+
+
+def _record(offer: Offer, name: str, actor_label: str, **payload: Any) -> None:
+    event_record(
+        name=name,
+        aggregate_type="offer",
+        aggregate_id=offer.pk,
+        actor=actor_label,
+        organisation_id=offer.organisation_id,
+        payload={"status": offer.status, **payload},
+    )
+
+
+def _decimal_text(value: Decimal) -> str:
+    return str(value.quantize(QUANTUM))
+
+
+def category_resolve(ref: int | Category) -> Category | None:
+    """An active category (new offers cannot use a retired one)."""
+    pk = ref.pk if isinstance(ref, Category) else ref
+    return Category.objects.filter(pk=pk, is_active=True).first()
+
+
+def _site_of(organisation_id: int, site_id: int | Site) -> Site | None:
+    pk = site_id.pk if isinstance(site_id, Site) else site_id
+    return Site.objects.filter(pk=pk, organisation_id=organisation_id, is_active=True).first()
+
+
+def _require_offering_organisation(organisation: Organisation) -> None:
+    if organisation.kind not in OFFERING_KINDS:
+        raise PermissionDenied(
+            _("Only companies and public authorities post offers; associations and projects claim them."),
+            code="organisation_kind_cannot_offer",
+        )
+
+
+def _require_verified(organisation: Organisation) -> None:
+    if not organisation.is_verified:
+        raise PermissionDenied(
+            _("Your organisation must be verified by the operator before it publishes offers."),
+            code="organisation_not_verified",
+        )
+
+
+def _validate(offer: Offer, *, now: dt.datetime, declared_mass: bool) -> None:
+    """Business rules on the offer as it would be saved; every broken rule is reported at once, by field.
+    `declared_mass` says whether the caller sent mass_per_unit_kg (it must then agree with kg and t)."""
+    errors: dict[str, list[str]] = {}
+    if offer.quantity is None or offer.quantity <= 0:
+        errors["quantity"] = [_("The quantity must be greater than zero.")]
+    if offer.unit not in Unit.values:
+        errors["unit"] = [_("Unknown unit.")]
+    if offer.condition not in OfferCondition.values:
+        errors["condition"] = [_("Unknown condition.")]
+    implied = implied_mass_per_unit_kg(offer.unit)
+    if implied is not None:
+        if declared_mass and offer.mass_per_unit_kg is not None and offer.mass_per_unit_kg != implied:
+            errors["mass_per_unit_kg"] = [
+                _("A unit of %(unit)s weighs %(mass)s kg; leave this out or send that value.")
+                % {"unit": offer.unit, "mass": implied}
+            ]
+    elif offer.mass_per_unit_kg is not None and offer.mass_per_unit_kg <= 0:
+        errors["mass_per_unit_kg"] = [_("The mass per unit must be greater than zero.")]
+    if offer.mode not in OfferMode.values:
+        errors["mode"] = [_("Unknown mode.")]
+    elif offer.mode == OfferMode.SALE and offer.price_eur is None:
+        errors["price_eur"] = [_("A price is required for a sale.")]
+    elif offer.mode != OfferMode.SALE and offer.price_eur is not None:
+        errors["price_eur"] = [_("Only a sale has a price; remove it or set mode to sale.")]
+    elif offer.price_eur is not None and offer.price_eur < 0:
+        errors["price_eur"] = [_("The price cannot be negative.")]
+    if offer.available_until is not None:
+        if offer.available_until <= offer.available_from:
+            errors["available_until"] = [_("The end of availability must come after its start.")]
+        elif offer.status in (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED) and offer.available_until <= now:
+            errors["available_until"] = [_("A published offer must stay available into the future.")]
+    if not (offer.title or "").strip():
+        errors["title"] = [_("A title is required.")]
+    if errors:
+        raise InvalidInput(_("The offer has invalid fields."), code="validation_error", field_errors=errors)
+
+
+def _save_with_external_ref(offer: Offer, **save_kwargs: Any) -> None:
+    """Save; a duplicate external reference is a 409 that names the offer holding it, even when a
+    concurrent request took it between our check and our write."""
+    if offer.external_ref:
+        existing = (
+            Offer.objects.filter(organisation_id=offer.organisation_id, external_ref=offer.external_ref)
+            .exclude(pk=offer.pk)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if existing is not None:
+            _raise_external_ref_taken(offer.external_ref, existing)
+    try:
+        with transaction.atomic():
+            offer.save(**save_kwargs)
+    except IntegrityError as exc:
+        if "offer_external_ref_unique" not in str(exc):
+            raise
+        existing = (
+            Offer.objects.filter(organisation_id=offer.organisation_id, external_ref=offer.external_ref)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        _raise_external_ref_taken(offer.external_ref, existing)
+
+
+def _raise_external_ref_taken(external_ref: str, offer_id: int | None) -> None:
+    raise Conflict(
+        _("Your organisation already has an offer with this external reference."),
+        code="external_ref_taken",
+        extra={"external_ref": external_ref, "offer_id": offer_id},
+    )
+
+
+def _lock_owned(actor: Actor, offer: Offer | int) -> Offer:
+    """Reload the offer under a row lock, for a member (or key) of the organisation that offers it, or
+    the operator (moderation, commands). Others read it as absent."""
+    pk = offer.pk if isinstance(offer, Offer) else offer
+    locked = (
+        Offer.objects.select_for_update(of=("self",))
+        .select_related("organisation", "category", "site")
+        .filter(pk=pk)
+        .first()
+    )
+    if locked is None or not (actor.is_member(locked.organisation_id) or actor.is_operator):
+        raise NotFound(_("No such offer."))
+    return locked
+
+
+def _require_status(offer: Offer, allowed: tuple[str, ...], action: str) -> None:
+    if offer.status not in allowed:
+        raise Conflict(
+            _("A %(status)s offer cannot be %(action)s.") % {"status": offer.status, "action": action},
+            code="offer_status_conflict",
+            extra={"offer_status": offer.status},
+        )
+
+
+@transaction.atomic
+def offer_create(
+    *,
+    actor: Actor,
+    organisation_id: int | None = None,
+    site: int | Site,
+    category: int | Category,
+    title: str,
+    quantity: Decimal,
+    unit: str,
+    condition: str,
+    description: str = "",
+    mass_per_unit_kg: Decimal | None = None,
+    mode: str = OfferMode.DONATION,
+    price_eur: Decimal | None = None,
+    available_from: dt.datetime | None = None,
+    available_until: dt.datetime | None = None,
+    pickup_instructions: str = "",
+    external_ref: str = "",
+    auto_accept_claims: bool = False,
+    publish: bool = False,
+) -> Offer:
+    """A new offer (a draft; published at once when `publish` is set and the organisation is verified)."""
+    actor.require_write()
+    organisation = actor.acting_organisation(organisation_id)
+    _require_offering_organisation(organisation)
+    now = timezone.now()
+    errors: dict[str, list[str]] = {}
+    site_obj = _site_of(organisation.pk, site)
+    if site_obj is None:
+        errors["site"] = [_("No such active site in your organisation.")]
+    category_obj = category_resolve(category)
+    if category_obj is None:
+        errors["category"] = [_("No such category.")]
+    if errors:
+        raise InvalidInput(_("The offer has invalid fields."), code="validation_error", field_errors=errors)
+    offer = Offer(
+        organisation=organisation,
+        site=site_obj,
+        category=category_obj,
+        title=title,
+        description=description,
+        quantity=quantity,
+        remaining_quantity=quantity,
+        unit=unit,
+        mass_per_unit_kg=mass_per_unit_kg,
+        condition=condition,
+        mode=mode,
+        price_eur=price_eur,
+        available_from=available_from or now,
+        available_until=available_until,
+        pickup_instructions=pickup_instructions,
+        external_ref=external_ref,
+        auto_accept_claims=auto_accept_claims,
+        status=OfferStatus.DRAFT,
+        location=site_obj.location,
+        public_location=site_obj.public_location,
+    )
+    _validate(offer, now=now, declared_mass=mass_per_unit_kg is not None)
+    offer.mass_per_unit_kg = implied_mass_per_unit_kg(unit) or mass_per_unit_kg
+    _save_with_external_ref(offer)
+    _record(offer, "offer.created", actor.label)
+    if publish:
+        return _publish(offer, actor.label, now)
+    return offer
+
+
+@transaction.atomic
+def offer_update(*, actor: Actor, offer: Offer | int, **changes: Any) -> Offer:
+    """Change the fields given (others stay). Site, category, unit and mode are fixed once published.
+    The quantity may not drop below what accepted claims already reserved (409 with reserved_quantity);
+    the row lock makes that check and the write one step with respect to claims."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"offer_update() got unexpected fields {sorted(unknown)!r}")
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    _require_status(offer, EDITABLE_STATUSES, _("edited"))
+    now = timezone.now()
+    before = {name: getattr(offer, name) for name in EDITABLE_FIELDS if name not in ("site", "category")}
+    before["site"] = offer.site_id
+    before["category"] = offer.category_id
+
+    errors: dict[str, list[str]] = {}
+    if "site" in changes:
+        site = _site_of(offer.organisation_id, changes.pop("site"))
+        if site is None:
+            errors["site"] = [_("No such active site in your organisation.")]
+        elif site.pk != offer.site_id:
+            offer.site, offer.location, offer.public_location = site, site.location, site.public_location
+    if "category" in changes:
+        category = category_resolve(changes.pop("category"))
+        if category is None:
+            errors["category"] = [_("No such category.")]
+        else:
+            offer.category = category
+    if errors:
+        raise InvalidInput(_("The offer has invalid fields."), code="validation_error", field_errors=errors)
+    for name, value in changes.items():
+        setattr(offer, name, value)
+    if offer.status != OfferStatus.DRAFT:
+        frozen = {
+            name: [_("This cannot change once the offer is published.")]
+            for name in FROZEN_AFTER_PUBLISH
+            if (getattr(offer, f"{name}_id", None) if name in ("site", "category") else getattr(offer, name))
+            != before[name]
+        }
+        if frozen:
+            raise InvalidInput(
+                _("The offer has invalid fields."), code="validation_error", field_errors=frozen
+            )
+
+    declared_mass = changes.get("mass_per_unit_kg") is not None
+    implied = implied_mass_per_unit_kg(offer.unit)
+    if implied is None and before["unit"] != offer.unit and implied_mass_per_unit_kg(before["unit"]):
+        # Leaving kg/t: the implied mass no longer means anything unless a new one was sent.
+        offer.mass_per_unit_kg = changes.get("mass_per_unit_kg")
+    _validate(offer, now=now, declared_mass=declared_mass)
+    if implied is not None:
+        offer.mass_per_unit_kg = implied
+
+    if offer.quantity != before["quantity"]:
+        reserved = before["quantity"] - offer.remaining_quantity
+        if offer.quantity < reserved:
+            raise Conflict(
+                _("Accepted claims already reserve more than this quantity."),
+                code="quantity_below_reserved",
+                extra={"reserved_quantity": _decimal_text(reserved)},
+            )
+        offer.remaining_quantity = offer.quantity - reserved
+        offer.status = status_after_quantity_change(offer)
+
+    changed = sorted(
+        name
+        for name in EDITABLE_FIELDS
+        if (getattr(offer, f"{name}_id") if name in ("site", "category") else getattr(offer, name))
+        != before[name]
+    )
+    if not changed:
+        return offer
+    _save_with_external_ref(offer)
+    _record(offer, "offer.updated", actor.label, fields=changed)
+    return offer
+
+
+def _publish(offer: Offer, actor_label: str, now: dt.datetime) -> Offer:
+    _require_offering_organisation(offer.organisation)
+    _require_verified(offer.organisation)
+    if not offer.site.is_active:
+        raise Conflict(_("This offer's site has been retired; move the offer first."), code="site_retired")
+    if offer.available_until is not None and offer.available_until <= now:
+        raise Conflict(
+            _("The availability window of this offer is over; extend it before publishing."),
+            code="offer_window_over",
+        )
+    offer.status = OfferStatus.PUBLISHED
+    offer.published_at = now
+    offer.save(update_fields=["status", "published_at", "updated_at"])
+    _record(offer, "offer.published", actor_label, category_id=offer.category_id, site_id=offer.site_id)
+    return offer
+
+
+@transaction.atomic
+def offer_publish(*, actor: Actor, offer: Offer | int) -> Offer:
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    _require_status(offer, (OfferStatus.DRAFT,), _("published"))
+    return _publish(offer, actor.label, timezone.now())
+
+
+@transaction.atomic
+def offer_withdraw(*, actor: Actor, offer: Offer | int) -> Offer:
+    """The firm takes back a draft or a published offer nobody holds a reservation on. The operator may
+    withdraw any offer (moderation)."""
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    _require_status(offer, (OfferStatus.DRAFT, OfferStatus.PUBLISHED), _("withdrawn"))
+    if offer.remaining_quantity != offer.quantity:
+        raise Conflict(
+            _("Accepted claims hold part of this offer: close it instead, so they can still be collected."),
+            code="offer_has_reservations",
+            extra={"reserved_quantity": _decimal_text(offer.reserved_quantity)},
+        )
+    offer.status = OfferStatus.WITHDRAWN
+    offer.closed_at = timezone.now()
+    offer.save(update_fields=["status", "closed_at", "updated_at"])
+    _record(offer, "offer.withdrawn", actor.label)
+    return offer
+
+
+@transaction.atomic
+def offer_close(*, actor: Actor, offer: Offer | int) -> Offer:
+    """No new claims; claims already accepted may still be collected."""
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    _require_status(offer, (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED), _("closed"))
+    offer.status = OfferStatus.CLOSED
+    offer.closed_at = timezone.now()
+    offer.save(update_fields=["status", "closed_at", "updated_at"])
+    _record(offer, "offer.closed", actor.label)
+    return offer
+
+
+def offers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Published offers whose availability ended become expired; returns how many. Safe to run twice or
+    concurrently: each batch locks its rows (skipping rows another run holds) and re-checks the status."""
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            offers = list(
+                Offer.objects.select_for_update(skip_locked=True)
+                .filter(status=OfferStatus.PUBLISHED, available_until__lte=now)
+                .order_by("pk")
+                .only("pk", "organisation_id", "status")[:batch_size]
+            )
+            if not offers:
+                return expired
+            Offer.objects.filter(pk__in=[o.pk for o in offers]).update(
+                status=OfferStatus.EXPIRED, updated_at=timezone.now()
+            )
+            for offer in offers:
+                offer.status = OfferStatus.EXPIRED
+                _record(offer, "offer.expired", "system")
+            expired += len(offers)
+
+
+@transaction.atomic
+def offer_photo_add(*, actor: Actor, offer: Offer | int, image: File) -> OfferPhoto:
+    """Store a JPEG, PNG or WebP photo (type read from the bytes). At most MAX_PHOTOS_PER_OFFER: the
+    offer's row lock serialises concurrent uploads, so the count cannot be overtaken."""
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    _require_status(offer, EDITABLE_STATUSES, _("given photos"))
+    photos = list(offer.photos.values_list("position", flat=True))
+    if len(photos) >= MAX_PHOTOS_PER_OFFER:
+        raise Conflict(
+            _("An offer has at most %(max)s photos.") % {"max": MAX_PHOTOS_PER_OFFER},
+            code="too_many_photos",
+            extra={"max_photos": MAX_PHOTOS_PER_OFFER},
+        )
+    info = photo_inspect(image)
+    photo = OfferPhoto(
+        offer=offer,
+        content_type=info.content_type,
+        size_bytes=info.size_bytes,
+        position=max(photos, default=-1) + 1,
+    )
+    photo.image.save(f"{uuid.uuid4().hex}.{info.extension}", image, save=False)
+    stored = photo.image.name
+    # The file is written before the row: remove it again if the row cannot be written.
+    try:
+        photo.save()
+    except Exception:
+        photo.image.storage.delete(stored)
+        raise
+    offer.save(update_fields=["updated_at"])
+    _record(offer, "offer.updated", actor.label, fields=["photos"], photo_added=photo.pk)
+    return photo
+
+
+@transaction.atomic
+def offer_photo_delete(*, actor: Actor, offer: Offer | int, photo_id: int) -> None:
+    """Allowed in every status: a donor may always take a picture down. The file goes once committed."""
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    photo = offer.photos.filter(pk=photo_id).first()
+    if photo is None:
+        raise NotFound(_("No such photo."))
+    storage, name = photo.image.storage, photo.image.name
+    photo.delete()
+    transaction.on_commit(lambda: storage.delete(name))
+    offer.save(update_fields=["updated_at"])
+    _record(offer, "offer.updated", actor.label, fields=["photos"], photo_removed=photo_id)
