@@ -77,11 +77,13 @@ def site_update(*, actor: Actor, site: Site, location: Point | None = None, **ch
         _locate(site)
     site.save()
     if moved:
-        # Offers carry a copy of their site's points (search reads one indexed table): keep them in
-        # step, through the reverse relation so that this layer does not import exchange.
+        # Offers and needs carry a copy of their site's point (search and matching read one indexed
+        # table each): keep them in step, through the reverse relations so that this layer imports
+        # neither exchange nor matching.
         site.offers.update(
             location=site.location, public_location=site.public_location, updated_at=timezone.now()
         )
+        site.needs.update(location=site.location, updated_at=timezone.now())
     return site
 
 

@@ -9,6 +9,8 @@ from django.core.management.base import CommandError
 from django.urls import Resolver404, resolve
 
 from demo import scenario
+from exchange.models import Offer
+from matching.models import Need
 from organisations.models import Membership, Organisation, OrganisationKind, Site, User
 from organisations.validators import validate_rna, validate_siret
 from territories.selectors import territory_containing
@@ -16,6 +18,12 @@ from territories.selectors import territory_containing
 from .conftest import CheckedClient
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _catalogue(catalogue):
+    """The demo's offers, needs and ledger name catalogue categories: provisioning loads it first."""
+    return catalogue
 
 
 def _seed(*args) -> str:
@@ -31,12 +39,14 @@ def _counts() -> dict[str, int]:
         "memberships": Membership.objects.count(),
         "sites": Site.objects.count(),
         "verified": Organisation.objects.filter(verified_at__isnull=False).count(),
+        "offers": Offer.objects.count(),
+        "needs": Need.objects.count(),
     }
 
 
 def test_seed_demo_twice_gives_the_same_rows(mel_territories):
-    assert _seed() == (
-        "Demo: 13 organisations, 18 accounts, 16 sites (password for every account: Boucle-demo-2026).\n"
+    assert _seed().splitlines()[-1] == (
+        "Demo: 13 organisations, 18 accounts, 16 sites (password for every account: Boucle-demo-2026)."
     )
     first = _counts()
     sites_before = list(Site.objects.order_by("id").values_list("id", "name", "location", "territory_id"))
@@ -50,6 +60,8 @@ def test_seed_demo_twice_gives_the_same_rows(mel_territories):
             "memberships": 18,
             "sites": 16,
             "verified": 11,
+            "offers": 31,
+            "needs": 8,
         }
     )
     assert (

@@ -377,3 +377,21 @@ def test_match_alerts_authorization_and_bad_input(association):
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["mode"]
     assert not MatchAlertPreference.objects.exists()
+
+
+def test_moving_a_site_moves_the_needs_placed_there(association, tree):
+    from matching.models import NeedCategory
+
+    site = make_site(association)
+    need = make_need(association, [tree.furniture], point=site.location, site=site)
+    elsewhere = make_need(association, [tree.wood])
+    response = client_for(make_member(association)).patch(
+        f"/api/v1/sites/{site.id}/", {"location": {"type": "Point", "coordinates": [3.1606, 50.7236]}}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    need.refresh_from_db()
+    assert need.location.coords == (3.1606, 50.7236)
+    # The matching table's copy follows (database trigger), so matching sees the new place.
+    assert list(NeedCategory.objects.filter(need=need).values_list("location", flat=True)) == [need.location]
+    elsewhere.refresh_from_db()
+    assert elsewhere.location.coords == (3.1746, 50.6916)

@@ -7,8 +7,12 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from demo import scenario
+from demo import impact, needs, offers, scenario
 from organisations.models import User
+
+
+# Needs come before offers so that publishing the demo offers records matches (once a worker runs).
+PARTS = (needs, offers, impact)
 
 
 class Command(BaseCommand):
@@ -26,6 +30,9 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 result = scenario.seed()
+                # Each later layer adds its part of the story, in layer order; every part is idempotent.
+                for part in PARTS:
+                    part.seed(stdout=self.stdout)
         except scenario.ScenarioError as exc:
             raise CommandError(f"Demo scenario refused: {exc}") from exc
         self.stdout.write(
