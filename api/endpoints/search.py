@@ -1,0 +1,249 @@
+"""Geo search: `GET offers/search/`, published offers near a point, nearest first, as JSON or GeoJSON."""
+
+from __future__ import annotations
+
+from django.contrib.gis.geos import Point
+from django.urls import path
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange.models import OfferCondition, OfferMode
+from inventory.models import Unit
+from matching.search import MAX_LIMIT, MAX_RADIUS_M, OfferHit, offers_near
+from organisations.models import OrganisationKind
+
+from ..actors import actor_of
+from ..fields import POINT_SCHEMA
+from ..inputs import validated_query
+from ..renderers import GeoJSONRenderer
+
+MAX_RADIUS_KM = MAX_RADIUS_M // 1000
+
+
+class OfferSearchIn(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90, help_text="Latitude, WGS 84 degrees.")
+    lon = serializers.FloatField(min_value=-180, max_value=180, help_text="Longitude, WGS 84 degrees.")
+    radius_km = serializers.FloatField(
+        required=False, default=10, max_value=MAX_RADIUS_KM, help_text="Search radius, km (0 < r ≤ 100)."
+    )
+    category = serializers.IntegerField(
+        required=False, min_value=1, help_text="A category id; its descendants are included."
+    )
+    q = serializers.CharField(
+        required=False,
+        max_length=200,
+        allow_blank=True,
+        help_text="Full text in title and description, French-aware (accents, plurals); web-search syntax.",
+    )
+    min_quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, required=False, help_text="At least this much left (> 0)."
+    )
+    available_on = serializers.DateField(
+        required=False, help_text="Available at some time that day (local time); default: now."
+    )
+    mode = serializers.ChoiceField(choices=OfferMode.choices, required=False)
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
+
+    def validate_radius_km(self, value: float) -> float:
+        if value <= 0:
+            raise serializers.ValidationError(_("The radius must be greater than 0."), code="min_value")
+        return value
+
+    def validate_min_quantity(self, value):
+        if value <= 0:
+            raise serializers.ValidationError(_("The quantity must be greater than 0."), code="min_value")
+        return value
+
+
+class OfferSearchCategoryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+
+
+class OfferSearchOrganisationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=OrganisationKind.choices)
+
+
+class OfferSearchPropertiesOut(serializers.Serializer):
+    """One hit, without its location (which GeoJSON carries as the feature's geometry)."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    category = OfferSearchCategoryOut()
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    unit = serializers.ChoiceField(choices=Unit.choices)
+    remaining_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    mass_per_unit_kg = serializers.DecimalField(max_digits=14, decimal_places=3, allow_null=True)
+    condition = serializers.ChoiceField(choices=OfferCondition.choices)
+    mode = serializers.ChoiceField(choices=OfferMode.choices)
+    price_eur = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    available_from = serializers.DateTimeField()
+    available_until = serializers.DateTimeField(allow_null=True)
+    organisation = OfferSearchOrganisationOut()
+    location_is_approximate = serializers.BooleanField(
+        help_text="True: the centre of a ~550 m grid cell around the site, the same on every request. "
+        "The exact site is shown to the offering organisation and to a recipient whose claim was accepted."
+    )
+    distance_m = serializers.SerializerMethodField(
+        help_text="Great-circle distance (sphere) from the query point to `location`, metres."
+    )
+    photo_count = serializers.IntegerField()
+
+    @extend_schema_field(serializers.FloatField())
+    def get_distance_m(self, hit: OfferHit) -> float:
+        return round(hit.distance_m, 1)
+
+    def to_representation(self, hit: OfferHit) -> dict:
+        """What the declared fields give (tests/test_search.py compares the two), written out: this runs
+        for up to 200 hits per search and the generic field walk costs several milliseconds."""
+        organisation, category = hit.organisation, hit.category
+        return {
+            "id": hit.id,
+            "title": hit.title,
+            "category": {"id": category.id, "key": category.key, "name": category.name},
+            "quantity": _QUANTITY.to_representation(hit.quantity),
+            "unit": hit.unit,
+            "remaining_quantity": _QUANTITY.to_representation(hit.remaining_quantity),
+            "mass_per_unit_kg": _nullable(_QUANTITY, hit.mass_per_unit_kg),
+            "condition": hit.condition,
+            "mode": hit.mode,
+            "price_eur": _nullable(_PRICE, hit.price_eur),
+            "available_from": _WHEN.to_representation(hit.available_from),
+            "available_until": _nullable(_WHEN, hit.available_until),
+            "organisation": {"id": organisation.id, "name": organisation.name, "kind": organisation.kind},
+            "location_is_approximate": hit.location_is_approximate,
+            "distance_m": round(hit.distance_m, 1),
+            "photo_count": hit.photo_count,
+        }
+
+
+_QUANTITY = serializers.DecimalField(max_digits=14, decimal_places=3)
+_PRICE = serializers.DecimalField(max_digits=10, decimal_places=2)
+_WHEN = serializers.DateTimeField()
+
+
+def _nullable(field: serializers.Field, value):
+    return None if value is None else field.to_representation(value)
+
+
+def _point(hit: OfferHit) -> dict:
+    return {"type": "Point", "coordinates": [round(hit.lon, 7), round(hit.lat, 7)]}
+
+
+@extend_schema_field(POINT_SCHEMA)
+class _LocationField(serializers.Field):
+    def to_representation(self, hit: OfferHit) -> dict:
+        return _point(hit)
+
+
+class OfferSearchHitOut(OfferSearchPropertiesOut):
+    location = _LocationField(source="*")
+
+    def to_representation(self, hit: OfferHit) -> dict:
+        return {**super().to_representation(hit), "location": _point(hit)}
+
+
+class OfferSearchOut(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Number of results (at most `limit`).")
+    results = OfferSearchHitOut(many=True)
+
+
+# Documentation of the GeoJSON body (RFC 7946); the view builds it from the hits directly.
+@extend_schema_field({"type": "string", "const": "Feature"})
+class _FeatureTypeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "const": "FeatureCollection"})
+class _FeatureCollectionTypeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(POINT_SCHEMA)
+class _GeometryField(serializers.JSONField):
+    pass
+
+
+class OfferSearchFeatureOut(serializers.Serializer):
+    type = _FeatureTypeField()
+    id = serializers.IntegerField()
+    geometry = _GeometryField()
+    properties = OfferSearchPropertiesOut()
+
+
+class OfferSearchFeatureCollectionOut(serializers.Serializer):
+    type = _FeatureCollectionTypeField()
+    features = OfferSearchFeatureOut(many=True)
+
+
+def _feature_collection(hits: list[OfferHit], properties: list[dict]) -> dict:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": props["id"],
+                "geometry": _point(hit),
+                "properties": props,
+            }
+            for hit, props in zip(hits, properties, strict=True)
+        ],
+    }
+
+
+class OfferSearchView(APIView):
+    renderer_classes = [JSONRenderer, GeoJSONRenderer]
+
+    @extend_schema(
+        operation_id="offers_search",
+        summary="Published offers near a point, nearest first",
+        description=(
+            "Published offers with something left and available now (or on `available_on`) whose "
+            "location lies within `radius_km` of the point, nearest first. `location` is approximate "
+            "(a stable ~550 m grid-cell centre) except for the offering organisation and a recipient "
+            "whose claim was accepted, and `distance_m` is measured from the location shown. "
+            "JSON by default; a GeoJSON FeatureCollection (RFC 7946, coordinates [lon, lat]) with "
+            "`Accept: application/geo+json` or `?format=geojson`."
+        ),
+        parameters=[OfferSearchIn],
+        responses={
+            (200, "application/json"): OfferSearchOut,
+            (200, "application/geo+json"): OpenApiResponse(
+                response=OfferSearchFeatureCollectionOut,
+                description="GeoJSON FeatureCollection; each feature's properties carry `distance_m`.",
+            ),
+        },
+    )
+    def get(self, request):
+        params = validated_query(OfferSearchIn, request)
+        hits = offers_near(
+            actor=actor_of(request),
+            point=Point(params["lon"], params["lat"], srid=4326),
+            radius_m=params["radius_km"] * 1000,
+            category_id=params.get("category"),
+            q=params.get("q") or None,
+            min_quantity=params.get("min_quantity"),
+            available_on=params.get("available_on"),
+            mode=params.get("mode"),
+            limit=params["limit"],
+        )
+        if request.accepted_renderer.media_type == GeoJSONRenderer.media_type:
+            body = _feature_collection(hits, OfferSearchPropertiesOut(hits, many=True).data)
+        else:
+            body = {"count": len(hits), "results": OfferSearchHitOut(hits, many=True).data}
+        response = Response(body)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
+
+urlpatterns = [
+    path("offers/search/", OfferSearchView.as_view(), name="offers-search"),
+]
