@@ -1,5 +1,16 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ClaimsConfig(AppConfig):
     name = "claims"
+    verbose_name = _("Claims and handovers")
+
+    def ready(self) -> None:
+        from core.events import event_subscribe
+
+        from .tasks import DEAD_OFFER_EVENTS
+
+        # The offers layer records these without knowing about claims (outbox).
+        for name in DEAD_OFFER_EVENTS:
+            event_subscribe(name, "claims.tasks.decline_requests_on_dead_offer")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
@@ -20,6 +21,17 @@ class ClaimStatus(models.TextChoices):
 
 
 OPEN_CLAIM_STATUSES = (ClaimStatus.REQUESTED, ClaimStatus.ACCEPTED)
+# Claims whose recipient may see the exact pickup place and the donor's contact.
+REVEALING_CLAIM_STATUSES = (ClaimStatus.ACCEPTED, ClaimStatus.COLLECTED)
+
+
+class Party(models.TextChoices):
+    """Who closed a claim or recorded a ledger row: reliability counts are kept per side."""
+
+    RECIPIENT = "recipient", _("recipient")
+    DONOR = "donor", _("donor")
+    OPERATOR = "operator", _("operator")
+    SYSTEM = "system", _("system")
 
 
 class Claim(TimeStampedModel):
@@ -38,6 +50,7 @@ class Claim(TimeStampedModel):
     pickup_deadline = models.DateTimeField(_("pickup deadline"), null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True)
+    closed_by_party = models.CharField(_("closed by"), max_length=10, choices=Party.choices, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -97,8 +110,14 @@ class Handover(models.Model):
     factor_status = models.CharField(max_length=20)
     co2e_avoided_kg = models.DecimalField(max_digits=16, decimal_places=3)
     collected_at = models.DateTimeField(_("collected at"))
-    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
-    recorded_by = models.CharField(max_length=64, help_text="user:<id> or api-key:<prefix>")
+    # Set by the service (the system's seeding path may backdate it with the collection).
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    recorded_by = models.CharField(max_length=64, help_text="user:<id>, api-key:<prefix> or system")
+    # The party the recorder acted for; the *other* party confirms or disputes. Null when the operator
+    # or the system recorded the row (then either party may answer).
+    recorded_by_organisation = models.ForeignKey(
+        "organisations.Organisation", models.PROTECT, null=True, blank=True, related_name="+"
+    )
     note = models.TextField(blank=True)
 
     class Meta:
@@ -125,3 +144,43 @@ class Handover(models.Model):
 
     def __str__(self) -> str:
         return f"handover #{self.pk}: {self.mass_kg} kg ({self.mass_method})"
+
+
+class HandoverConfirmation(models.Model):
+    """The other party's answer to a ledger row: confirmed or disputed, given once.
+
+    Kept in its own append-only table rather than as columns of the ledger, so that ledger rows are
+    never touched after INSERT (no trigger exception to reason about, and rollups maintained on INSERT
+    stay right). A handover without a confirmation row is pending; once the window has passed without
+    an answer, the system appends a tacit confirmation. The database refuses UPDATE and DELETE here too.
+    """
+
+    handover = models.OneToOneField(
+        Handover, models.PROTECT, primary_key=True, related_name="confirmation", verbose_name=_("handover")
+    )
+    state = models.CharField(_("state"), max_length=10, choices=ConfirmationState.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    tacit = models.BooleanField(_("tacit"), default=False, help_text=_("No answer within the window."))
+    organisation = models.ForeignKey(
+        "organisations.Organisation", models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_by = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        verbose_name = _("handover confirmation")
+        verbose_name_plural = _("handover confirmations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=[ConfirmationState.CONFIRMED, ConfirmationState.DISPUTED]),
+                name="handover_confirmation_answered",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=ConfirmationState.DISPUTED) | ~Q(reason=""),
+                name="handover_dispute_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"handover #{self.handover_id}: {self.state}"

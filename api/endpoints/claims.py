@@ -1,0 +1,342 @@
+"""Claims: a verified association or project reserves part or all of a published offer; the donor
+accepts or declines (or the offer accepts by itself); either side cancels before pickup; a party records
+the handover. Only the two parties (and the operator) see a claim; others read it as absent (404)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from claims import selectors, services
+from claims.models import REVEALING_CLAIM_STATUSES, Claim, ClaimStatus, Party
+from exchange.models import OfferStatus
+from inventory.models import Unit
+from organisations.actors import Actor
+from organisations.models import Organisation, OrganisationKind
+
+from ..actors import actor_of
+from ..fields import GeoJSONPointField
+from ..idempotency import idempotent
+from ..inputs import validated, validated_query
+from .handovers import HandoverOut
+
+QUANTITY = {"max_digits": 14, "decimal_places": 3}
+
+# ---- output -------------------------------------------------------------------------------------
+
+
+class ClaimPartyOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=OrganisationKind.choices)
+
+
+class ClaimOfferOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    unit = serializers.ChoiceField(choices=Unit.choices)
+    status = serializers.ChoiceField(choices=OfferStatus.choices)
+
+
+class ReliabilityOut(serializers.Serializer):
+    """How an organisation has kept its word on claims."""
+
+    claims_made = serializers.IntegerField(help_text="Claims it made, as recipient.")
+    claims_received = serializers.IntegerField(help_text="Claims on its offers, as donor.")
+    handovers = serializers.IntegerField(help_text="Claims collected, either side.")
+    no_shows = serializers.IntegerField(help_text="Accepted claims it never collected (expired).")
+    cancellations = serializers.IntegerField(help_text="Claims it cancelled itself, either side.")
+    declines = serializers.IntegerField(help_text="Claims on its offers it declined.")
+
+
+class PickupSiteOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    location = GeoJSONPointField(help_text="The exact place.")
+    opening_notes = serializers.CharField()
+
+
+class PickupContactOut(serializers.Serializer):
+    name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+
+
+class ClaimPickupOut(serializers.Serializer):
+    site = PickupSiteOut()
+    instructions = serializers.CharField()
+    donor_contact = PickupContactOut()
+    recipient_contact = PickupContactOut()
+
+
+def _contact(organisation: Organisation) -> dict:
+    return {"name": organisation.name, "email": organisation.email, "phone": organisation.phone}
+
+
+class ClaimOut(serializers.Serializer):
+    """A claim. `pickup` (exact place, instructions, both contacts) is given to the two parties once the
+    claim is accepted; it is null before, and for anyone else."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ClaimStatus.choices)
+    offer = ClaimOfferOut()
+    donor = ClaimPartyOut(source="offer.organisation")
+    recipient = ClaimPartyOut(source="organisation")
+    recipient_reliability = serializers.SerializerMethodField()
+    quantity = serializers.DecimalField(**QUANTITY)
+    message = serializers.CharField()
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    pickup_deadline = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    closed_by = serializers.SerializerMethodField()
+    close_reason = serializers.CharField()
+    handover = serializers.IntegerField(source="handover_id", allow_null=True, help_text="The ledger row.")
+    pickup = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(ReliabilityOut)
+    def get_recipient_reliability(self, claim: Claim) -> dict:
+        return self.context["reliabilities"][claim.organisation_id].as_dict()
+
+    @extend_schema_field(serializers.ChoiceField(choices=Party.choices, allow_null=True))
+    def get_closed_by(self, claim: Claim) -> str | None:
+        return claim.closed_by_party or None
+
+    @extend_schema_field(ClaimPickupOut(allow_null=True))
+    def get_pickup(self, claim: Claim) -> dict | None:
+        actor: Actor = self.context["actor"]
+        party = actor.is_member(claim.organisation_id) or actor.is_member(claim.offer.organisation_id)
+        if not party or claim.status not in REVEALING_CLAIM_STATUSES:
+            return None
+        site = claim.offer.site
+        return ClaimPickupOut(
+            {
+                "site": site,
+                "instructions": claim.offer.pickup_instructions,
+                "donor_contact": _contact(claim.offer.organisation),
+                "recipient_contact": _contact(claim.organisation),
+            }
+        ).data
+
+
+def claim_out(request, claims: Claim | list[Claim]) -> dict | list:
+    many = isinstance(claims, list)
+    items = claims if many else [claims]
+    context = {
+        "request": request,
+        "actor": actor_of(request),
+        "reliabilities": selectors.reliabilities_of({claim.organisation_id for claim in items}),
+    }
+    return ClaimOut(claims, many=many, context=context).data
+
+
+# ---- input --------------------------------------------------------------------------------------
+
+
+class ClaimCreateIn(serializers.Serializer):
+    offer = serializers.IntegerField(min_value=1)
+    quantity = serializers.DecimalField(
+        **QUANTITY,
+        min_value=Decimal("0.001"),
+        help_text="In the offer's unit; whole numbers for piece and pallet.",
+    )
+    message = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    organisation = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="The claiming organisation; optional when you belong to only one.",
+    )
+
+
+class ClaimListQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ClaimStatus.choices, required=False)
+    role = serializers.ChoiceField(
+        choices=[Party.RECIPIENT, Party.DONOR],
+        required=False,
+        help_text="recipient: claims your organisations made; donor: claims on your organisations' offers.",
+    )
+    offer = serializers.IntegerField(min_value=1, required=False)
+
+
+class ClaimAcceptIn(serializers.Serializer):
+    pickup_deadline = serializers.DateTimeField(
+        required=False,
+        help_text="Until when the recipient may collect: in the future, within 90 days. Default: in "
+        "BOUCLE_PICKUP_DAYS (7) days.",
+    )
+
+
+class ClaimCloseIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class HandoverCreateIn(serializers.Serializer):
+    quantity = serializers.DecimalField(
+        **QUANTITY,
+        min_value=Decimal("0.001"),
+        required=False,
+        help_text="Quantity collected, at most the claimed one (default); the rest goes back to the offer.",
+    )
+    mass_kg = serializers.DecimalField(
+        **QUANTITY,
+        min_value=Decimal("0.001"),
+        required=False,
+        help_text="Weighed mass. Without it the mass is declared (offer) or estimated (category).",
+    )
+    collected_at = serializers.DateTimeField(
+        required=False, help_text="Default: now. Not in the future, not before the claim was made."
+    )
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+# ---- views --------------------------------------------------------------------------------------
+
+
+class ClaimListView(ListAPIView):
+    serializer_class = ClaimOut
+    filter_backends: list = []
+
+    def get_queryset(self):
+        query = validated_query(ClaimListQuery, self.request)
+        return selectors.claims_list(
+            actor=actor_of(self.request),
+            status=query.get("status"),
+            role=query.get("role"),
+            offer_id=query.get("offer"),
+        )
+
+    @extend_schema(
+        operation_id="claims_list",
+        summary="Claims your organisations made or received",
+        parameters=[ClaimListQuery],
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(claim_out(request, list(page)))
+
+    @extend_schema(
+        operation_id="claims_create",
+        summary="Claim part or all of an offer",
+        description=(
+            "Verified associations and community projects only (403 `recipient_kind_required`, "
+            "`organisation_not_verified`), never on their own offer (403 `own_offer`). An offer you may "
+            "not see is 404. More than what remains: 409 `insufficient_quantity` with "
+            "`remaining_quantity`; an offer no longer published: 409 `offer_not_claimable`. Too many open "
+            "claims: 429 `open_claims_limit` (BOUCLE_MAX_OPEN_CLAIMS_PER_ORG) or "
+            "`open_claim_mass_limit` (BOUCLE_MAX_OPEN_CLAIM_KG, estimated kg). When the offer accepts "
+            "claims automatically, the claim comes back accepted, with its pickup block."
+        ),
+        request=ClaimCreateIn,
+        responses={201: ClaimOut},
+    )
+    @idempotent
+    def post(self, request):
+        data = validated(ClaimCreateIn, request)
+        claim = services.claim_request(
+            actor=actor_of(request),
+            offer_id=data["offer"],
+            quantity=data["quantity"],
+            message=data["message"],
+            organisation_id=data.get("organisation"),
+        )
+        return Response(claim_out(request, claim), status=status.HTTP_201_CREATED)
+
+
+class ClaimDetailView(APIView):
+    @extend_schema(operation_id="claims_retrieve", summary="A claim", responses={200: ClaimOut})
+    def get(self, request, claim_id: int):
+        return Response(claim_out(request, selectors.claim_get(actor=actor_of(request), claim_id=claim_id)))
+
+
+class ClaimAcceptView(APIView):
+    @extend_schema(
+        operation_id="claims_accept",
+        summary="Accept a claim (donor)",
+        description=(
+            "The quantity leaves the offer, atomically: 409 `insufficient_quantity` (with "
+            "`remaining_quantity`) when it is no longer there, `claim_not_requested` when the claim is "
+            "not awaiting an answer. The recipient now sees the exact pickup place and your contact. 403 "
+            "`donor_only` for the recipient."
+        ),
+        request=ClaimAcceptIn,
+        responses={200: ClaimOut},
+    )
+    @idempotent
+    def post(self, request, claim_id: int):
+        data = validated(ClaimAcceptIn, request)
+        claim = services.claim_accept(actor=actor_of(request), claim_id=claim_id, **data)
+        return Response(claim_out(request, claim))
+
+
+class ClaimDeclineView(APIView):
+    @extend_schema(
+        operation_id="claims_decline",
+        summary="Decline a requested claim (donor)",
+        description="409 `claim_not_requested` for a claim already answered (cancel an accepted one).",
+        request=ClaimCloseIn,
+        responses={200: ClaimOut},
+    )
+    @idempotent
+    def post(self, request, claim_id: int):
+        data = validated(ClaimCloseIn, request)
+        claim = services.claim_decline(actor=actor_of(request), claim_id=claim_id, **data)
+        return Response(claim_out(request, claim))
+
+
+class ClaimCancelView(APIView):
+    @extend_schema(
+        operation_id="claims_cancel",
+        summary="Cancel a claim before pickup (either party)",
+        description=(
+            "A requested or accepted claim (409 `claim_not_open` otherwise); an accepted one gives its "
+            "quantity back to the offer. Counted in the reliability of the side that cancels."
+        ),
+        request=ClaimCloseIn,
+        responses={200: ClaimOut},
+    )
+    @idempotent
+    def post(self, request, claim_id: int):
+        data = validated(ClaimCloseIn, request)
+        claim = services.claim_cancel(actor=actor_of(request), claim_id=claim_id, **data)
+        return Response(claim_out(request, claim))
+
+
+class ClaimHandoverView(APIView):
+    @extend_schema(
+        operation_id="claims_handover",
+        summary="Record the pickup (either party)",
+        description=(
+            "Appends the claim's ledger row: quantity collected (default: the claimed one; the rest goes "
+            "back to the offer), mass with its method (weighed when `mass_kg` is given, else declared on "
+            "the offer, else estimated from the category's typical mass; 400 `mass_required` when none "
+            "is known), the CO2e factor used and the CO2e avoided, the site's territory. The claim "
+            "becomes collected; the other party may then confirm or dispute. 403 `party_only` for the "
+            "operator; 409 `already_collected`, `claim_not_accepted`."
+        ),
+        request=HandoverCreateIn,
+        responses={201: HandoverOut},
+    )
+    @idempotent
+    def post(self, request, claim_id: int):
+        data = validated(HandoverCreateIn, request)
+        handover = services.handover_record(actor=actor_of(request), claim_id=claim_id, **data)
+        handover = selectors.handover_get(actor=actor_of(request), handover_id=handover.pk)
+        return Response(HandoverOut(handover).data, status=status.HTTP_201_CREATED)
+
+
+urlpatterns = [
+    path("claims/", ClaimListView.as_view(), name="claims"),
+    path("claims/<int:claim_id>/", ClaimDetailView.as_view(), name="claim-detail"),
+    path("claims/<int:claim_id>/accept/", ClaimAcceptView.as_view(), name="claim-accept"),
+    path("claims/<int:claim_id>/decline/", ClaimDeclineView.as_view(), name="claim-decline"),
+    path("claims/<int:claim_id>/cancel/", ClaimCancelView.as_view(), name="claim-cancel"),
+    path("claims/<int:claim_id>/handover/", ClaimHandoverView.as_view(), name="claim-handover"),
+]

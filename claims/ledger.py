@@ -1,0 +1,149 @@
+"""What a ledger row stamps, fixed forever: the mass and how it was known, the CO2e factor used and the
+CO2e avoided. Reads the catalogue; writes nothing.
+
+Mass, first that applies:
+  1. weighed at the handover (`mass_kg` given);
+  2. declared: the offer's mass per unit × quantity (implied for kg and t);
+  3. estimated: the category's typical mass × quantity, when the offer counts in the category's unit.
+  Otherwise the handover is refused: the caller must weigh.
+
+CO2e avoided, with the factor `inventory.selectors.factor_for` resolves (the category's own, else its
+nearest ancestor's, else the catalogue's fallback), in the current factor version:
+  - per_kg factor: mass × factor;
+  - per_item factor: items × factor, where items is the quantity when the offer counts pieces, else
+    mass ÷ the typical mass of one item (the category's, or the factor's category's, when that
+    category counts pieces); when no item count can be derived, the nearest per_kg factor up the tree
+    (fallback category included) is used instead, and stamped: mass × that factor;
+  - no factor at all: the row is kept (its mass counts) with factor 0 and status `missing`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.utils.translation import gettext as _
+
+from core.errors import InvalidInput
+from exchange.models import Offer
+from exchange.rules import offer_mass_for
+from inventory.models import MASS_UNITS_KG, Category, EmissionFactor, FactorBasis, Unit
+from inventory.selectors import FALLBACK_CATEGORY_KEY, current_factor_version, factor_for
+
+from .models import MassMethod
+
+MILLI = Decimal("0.001")
+MISSING_FACTOR_STATUS = "missing"
+
+
+def _kg(value: Decimal) -> Decimal:
+    return value.quantize(MILLI, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class LedgerFigures:
+    mass_kg: Decimal
+    mass_method: str
+    factor_version: str
+    factor_basis: str
+    factor_kgco2e: Decimal
+    factor_source: str
+    factor_status: str
+    co2e_avoided_kg: Decimal
+
+
+def declared_mass_per_unit_kg(offer: Offer) -> Decimal | None:
+    return offer.mass_per_unit_kg if offer.mass_per_unit_kg is not None else MASS_UNITS_KG.get(offer.unit)
+
+
+def mass_of(offer: Offer, quantity: Decimal) -> tuple[Decimal, str] | None:
+    """(mass_kg, method) of `quantity` units of the offer without weighing, or None when unknown."""
+    per_unit = declared_mass_per_unit_kg(offer)
+    if per_unit is not None:
+        return _kg(quantity * per_unit), MassMethod.DECLARED
+    estimate = offer_mass_for(offer, quantity)
+    if estimate.mass_kg is not None:
+        return estimate.mass_kg, MassMethod.ESTIMATED if estimate.is_estimated else MassMethod.DECLARED
+    return None
+
+
+def _item_mass_kg(*categories: Category) -> Decimal | None:
+    for category in categories:
+        if category.typical_mass_kg is not None and category.default_unit == Unit.PIECE:
+            return category.typical_mass_kg
+    return None
+
+
+def _nearest_per_kg_factor(category: Category, version_id: int) -> EmissionFactor | None:
+    keys = category.path.split("/")
+    found = {
+        factor.category.key: factor
+        for factor in EmissionFactor.objects.filter(
+            version_id=version_id, basis=FactorBasis.PER_KG, category__key__in=[*keys, FALLBACK_CATEGORY_KEY]
+        ).select_related("category", "version")
+    }
+    return next((found[key] for key in [*reversed(keys), FALLBACK_CATEGORY_KEY] if key in found), None)
+
+
+def _stamp(factor: EmissionFactor, mass_kg: Decimal, method: str, co2e: Decimal) -> LedgerFigures:
+    return LedgerFigures(
+        mass_kg=mass_kg,
+        mass_method=method,
+        factor_version=factor.version.code,
+        factor_basis=factor.basis,
+        factor_kgco2e=factor.kgco2e,
+        factor_source=factor.source,
+        factor_status=factor.status,
+        co2e_avoided_kg=_kg(co2e),
+    )
+
+
+def ledger_figures(
+    *, offer: Offer, quantity: Decimal, weighed_mass_kg: Decimal | None = None
+) -> LedgerFigures:
+    """The figures of a handover of `quantity` units of `offer` (see the module docstring)."""
+    if weighed_mass_kg is not None:
+        mass_kg, method = _kg(weighed_mass_kg), MassMethod.WEIGHED
+    else:
+        known = mass_of(offer, quantity)
+        if known is None:
+            message = _("The mass of this lot is unknown: weigh it and give mass_kg.")
+            raise InvalidInput(message, code="mass_required", field_errors={"mass_kg": [message]})
+        mass_kg, method = known
+
+    category = offer.category
+    resolved = factor_for(category)
+    if resolved is None:
+        version = current_factor_version()
+        return LedgerFigures(
+            mass_kg=mass_kg,
+            mass_method=method,
+            factor_version=version.code if version else "",
+            factor_basis=FactorBasis.PER_KG,
+            factor_kgco2e=Decimal("0"),
+            factor_source="",
+            factor_status=MISSING_FACTOR_STATUS,
+            co2e_avoided_kg=Decimal("0.000"),
+        )
+    factor = resolved.factor
+    if factor.basis == FactorBasis.PER_KG:
+        return _stamp(factor, mass_kg, method, mass_kg * factor.kgco2e)
+
+    if offer.unit == Unit.PIECE:
+        return _stamp(factor, mass_kg, method, quantity * factor.kgco2e)
+    item_mass = _item_mass_kg(category, resolved.category)
+    if item_mass is not None:
+        return _stamp(factor, mass_kg, method, mass_kg / item_mass * factor.kgco2e)
+    per_kg = _nearest_per_kg_factor(category, factor.version_id)
+    if per_kg is not None:
+        return _stamp(per_kg, mass_kg, method, mass_kg * per_kg.kgco2e)
+    return LedgerFigures(
+        mass_kg=mass_kg,
+        mass_method=method,
+        factor_version=factor.version.code,
+        factor_basis=FactorBasis.PER_KG,
+        factor_kgco2e=Decimal("0"),
+        factor_source="",
+        factor_status=MISSING_FACTOR_STATUS,
+        co2e_avoided_kg=Decimal("0.000"),
+    )

@@ -1,0 +1,57 @@
+"""Background work on claims and the ledger. Periodic tasks run on the beat schedule
+(CELERY_BEAT_SCHEDULE in config/settings/base.py); `decline_requests_on_dead_offer` is subscribed to the
+offers layer's events (see apps.py). All reload by id and are safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from core.events import event_consume
+from core.models import DomainEvent
+
+from .services import (
+    claim_expire,
+    claims_decline_on_dead_offers,
+    claims_overdue,
+    handover_confirm_tacitly,
+    handovers_awaiting_tacit_confirmation,
+)
+
+DEAD_OFFER_CONSUMER = "claims.dead_offers"
+DEAD_OFFER_EVENTS = ("offer.withdrawn", "offer.closed", "offer.expired")
+
+
+@shared_task(name="claims.tasks.expire_no_shows", ignore_result=True)
+def expire_no_shows() -> int:
+    """Every 15 minutes: accepted claims past their pickup deadline expire (a no-show of the recipient)
+    and give their quantity back. Also declines requests left on offers that can no longer be claimed,
+    should an event have been missed. Returns how many claims expired."""
+    expired = sum(claim_expire(claim_id=claim_id) for claim_id in claims_overdue())
+    claims_decline_on_dead_offers()
+    return expired
+
+
+@shared_task(name="claims.tasks.confirm_handovers_tacitly", ignore_result=True)
+def confirm_handovers_tacitly() -> int:
+    """Hourly: handovers nobody confirmed or disputed within the window are confirmed tacitly."""
+    return sum(
+        handover_confirm_tacitly(handover_id=handover_id)
+        for handover_id in handovers_awaiting_tacit_confirmation()
+    )
+
+
+def _decline_requests(event: DomainEvent) -> None:
+    claims_decline_on_dead_offers(offer_id=event.aggregate_id)
+
+
+@shared_task(
+    name="claims.tasks.decline_requests_on_dead_offer",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def decline_requests_on_dead_offer(*, event_id: int) -> bool:
+    """An offer was withdrawn, closed or expired: its requested claims are declined by the system."""
+    return event_consume(consumer=DEAD_OFFER_CONSUMER, event_id=event_id, handler=_decline_requests)
