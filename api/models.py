@@ -16,11 +16,13 @@ class IdempotencyRecord(models.Model):
     """One `Idempotency-Key` used by one caller: claimed by the first request (the unique pair
     (scope, key) decides who is first), then holding the response to replay. See api.idempotency."""
 
-    scope = models.CharField(max_length=40, help_text="org:<id>, or user:<id> for a person without one org")
+    scope = models.CharField(
+        max_length=40, help_text=_("org:<id>, or user:<id> for a person without one org")
+    )
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and canonical body")
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of method, path and canonical body"))
     state = models.CharField(
         max_length=12, choices=IdempotencyState.choices, default=IdempotencyState.IN_PROGRESS
     )
@@ -29,7 +31,7 @@ class IdempotencyRecord(models.Model):
     locked_until = models.DateTimeField()
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.BinaryField(null=True, blank=True)
-    response_headers = models.JSONField(default=dict, blank=True, help_text="Content-Type, Location")
+    response_headers = models.JSONField(default=dict, blank=True, help_text=_("Content-Type, Location"))
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,3 +1,5 @@
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.permissions import BasePermission
 
 from .actors import actor_of
@@ -13,13 +15,13 @@ class IsAuthenticatedActor(BasePermission):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
         if not actor_of(request).can_write():
-            self.message = "This API key has no write scope."
+            self.message = _("This API key has no write scope.")
             return False
         return True
 
 
 class IsOperator(BasePermission):
-    message = "Only the platform operator may do this."
+    message = gettext_lazy("Only the platform operator may do this.")
 
     def has_permission(self, request, view) -> bool:
         return bool(request.user and request.user.is_authenticated) and actor_of(request).is_operator

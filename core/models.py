@@ -16,13 +16,13 @@ class DomainEvent(models.Model):
     of being imported by the layer that emits them. The database refuses UPDATE and DELETE."""
 
     occurred_at = models.DateTimeField(_("occurred at"), auto_now_add=True, db_index=True)
-    name = models.CharField(_("event"), max_length=64, db_index=True, help_text="e.g. offer.published")
+    name = models.CharField(_("event"), max_length=64, db_index=True, help_text=_("e.g. offer.published"))
     aggregate_type = models.CharField(max_length=32)
     aggregate_id = models.BigIntegerField()
     actor = models.CharField(
-        _("actor"), max_length=64, blank=True, help_text="user:<id>, api-key:<prefix>, system"
+        _("actor"), max_length=64, blank=True, help_text=_("user:<id>, api-key:<prefix>, system")
     )
-    organisation_id = models.BigIntegerField(null=True, blank=True, help_text="organisation acted for")
+    organisation_id = models.BigIntegerField(null=True, blank=True, help_text=_("organisation acted for"))
     payload = models.JSONField(default=dict, blank=True)
 
     class Meta:

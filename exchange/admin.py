@@ -56,7 +56,8 @@ class OfferAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # offers are referenced by claims and the ledger; withdraw instead
 
-    def _apply(self, request, queryset, service, done: str) -> None:
+    def _apply(self, request, queryset, service) -> int:
+        """Runs `service` on each offer; reports refusals one by one and returns how many succeeded."""
         actor = Actor.for_user(request.user)
         changed = 0
         for offer in queryset.order_by("pk"):
@@ -65,20 +66,19 @@ class OfferAdmin(admin.ModelAdmin):
                 changed += 1
             except DomainError as exc:
                 self.message_user(request, f"#{offer.pk}: {exc.message}", messages.ERROR)
-        if changed:
-            self.message_user(
-                request,
-                ngettext("%(n)d offer %(done)s.", "%(n)d offers %(done)s.", changed)
-                % {
-                    "n": changed,
-                    "done": done,
-                },
-            )
+        return changed
 
     @admin.action(description=_("Withdraw the selected offers"))
     def withdraw(self, request, queryset):
-        self._apply(request, queryset, services.offer_withdraw, str(_("withdrawn")))
+        if changed := self._apply(request, queryset, services.offer_withdraw):
+            self.message_user(
+                request,
+                ngettext("%(n)d offer withdrawn.", "%(n)d offers withdrawn.", changed) % {"n": changed},
+            )
 
     @admin.action(description=_("Close the selected offers"))
     def close(self, request, queryset):
-        self._apply(request, queryset, services.offer_close, str(_("closed")))
+        if changed := self._apply(request, queryset, services.offer_close):
+            self.message_user(
+                request, ngettext("%(n)d offer closed.", "%(n)d offers closed.", changed) % {"n": changed}
+            )

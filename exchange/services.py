@@ -163,10 +163,12 @@ def _lock_owned(actor: Actor, offer: Offer | int) -> Offer:
     return locked
 
 
-def _require_status(offer: Offer, allowed: tuple[str, ...], action: str) -> None:
+def _require_status(offer: Offer, allowed: tuple[str, ...], refusal: str) -> None:
+    """`refusal` is a whole translated sentence around %(status)s: a verb slotted into one shared
+    sentence cannot agree with its noun in French."""
     if offer.status not in allowed:
         raise Conflict(
-            _("A %(status)s offer cannot be %(action)s.") % {"status": offer.status, "action": action},
+            refusal % {"status": OfferStatus(offer.status).label},
             code="offer_status_conflict",
             extra={"offer_status": offer.status},
         )
@@ -249,7 +251,7 @@ def offer_update(*, actor: Actor, offer: Offer | int, **changes: Any) -> Offer:
         raise TypeError(f"offer_update() got unexpected fields {sorted(unknown)!r}")
     actor.require_write()
     offer = _lock_owned(actor, offer)
-    _require_status(offer, EDITABLE_STATUSES, _("edited"))
+    _require_status(offer, EDITABLE_STATUSES, _("The offer's status is %(status)s: it cannot be edited."))
     now = timezone.now()
     before = {name: getattr(offer, name) for name in EDITABLE_FIELDS if name not in ("site", "category")}
     before["site"] = offer.site_id
@@ -338,7 +340,9 @@ def _publish(offer: Offer, actor_label: str, now: dt.datetime) -> Offer:
 def offer_publish(*, actor: Actor, offer: Offer | int) -> Offer:
     actor.require_write()
     offer = _lock_owned(actor, offer)
-    _require_status(offer, (OfferStatus.DRAFT,), _("published"))
+    _require_status(
+        offer, (OfferStatus.DRAFT,), _("The offer's status is %(status)s: it cannot be published.")
+    )
     return _publish(offer, actor.label, timezone.now())
 
 
@@ -348,7 +352,11 @@ def offer_withdraw(*, actor: Actor, offer: Offer | int) -> Offer:
     withdraw any offer (moderation)."""
     actor.require_write()
     offer = _lock_owned(actor, offer)
-    _require_status(offer, (OfferStatus.DRAFT, OfferStatus.PUBLISHED), _("withdrawn"))
+    _require_status(
+        offer,
+        (OfferStatus.DRAFT, OfferStatus.PUBLISHED),
+        _("The offer's status is %(status)s: it cannot be withdrawn."),
+    )
     if offer.remaining_quantity != offer.quantity:
         raise Conflict(
             _("Accepted claims hold part of this offer: close it instead, so they can still be collected."),
@@ -367,7 +375,11 @@ def offer_close(*, actor: Actor, offer: Offer | int) -> Offer:
     """No new claims; claims already accepted may still be collected."""
     actor.require_write()
     offer = _lock_owned(actor, offer)
-    _require_status(offer, (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED), _("closed"))
+    _require_status(
+        offer,
+        (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED),
+        _("The offer's status is %(status)s: it cannot be closed."),
+    )
     offer.status = OfferStatus.CLOSED
     offer.closed_at = timezone.now()
     offer.save(update_fields=["status", "closed_at", "updated_at"])
@@ -405,7 +417,9 @@ def offer_photo_add(*, actor: Actor, offer: Offer | int, image: File) -> OfferPh
     offer's row lock serialises concurrent uploads, so the count cannot be overtaken."""
     actor.require_write()
     offer = _lock_owned(actor, offer)
-    _require_status(offer, EDITABLE_STATUSES, _("given photos"))
+    _require_status(
+        offer, EDITABLE_STATUSES, _("The offer's status is %(status)s: it cannot be given photos.")
+    )
     photos = list(offer.photos.values_list("position", flat=True))
     if len(photos) >= MAX_PHOTOS_PER_OFFER:
         raise Conflict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from organisations.actors import Actor
@@ -22,7 +23,9 @@ class PublicAuthorityTerritoryForm(forms.ModelForm):
         data = super().clean()
         organisation = data.get("organisation")
         if organisation is not None and organisation.kind != "public_authority":
-            raise forms.ValidationError({"organisation": "Only a public authority is linked to territories."})
+            raise forms.ValidationError(
+                {"organisation": _("Only a public authority is linked to territories.")}
+            )
         return data
 
 

@@ -19,7 +19,7 @@ class RollupSums(models.Model):
     donor_kind = models.CharField(max_length=20)
     recipient_kind = models.CharField(max_length=20)
     factor_version = models.CharField(max_length=32)
-    handovers = models.BigIntegerField(help_text="rows net of reversals: +1 per handover, -1 per reversal")
+    handovers = models.BigIntegerField(help_text=_("rows net of reversals: +1 per handover, -1 per reversal"))
     mass_g = models.BigIntegerField()
     co2e_g = models.BigIntegerField()
     weighed_g = models.BigIntegerField()
@@ -53,7 +53,7 @@ class MonthlyRollup(RollupSums):
     """The same sums per calendar month (Europe/Paris): a year is read from a few rows per month
     instead of one per day; the partial months at the edges of a period come from DailyRollup."""
 
-    month = models.DateField(help_text="first day of the month")
+    month = models.DateField(help_text=_("first day of the month"))
 
     class Meta:
         verbose_name = _("monthly rollup")

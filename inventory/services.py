@@ -234,9 +234,12 @@ def catalogue_load(
     differences = _factor_differences(version, expected)
     if differences:
         raise Conflict(
-            f"Factor version {version_code} is already published and the data files now say otherwise. "
-            f"Published factors are never rewritten: publish a new version (factor_version_publish) "
-            f"instead. Differences: " + "; ".join(differences),
+            _(
+                "Factor version %(version)s is already published and the data files now say otherwise. "
+                "Published factors are never rewritten: publish a new version (factor_version_publish) "
+                "instead. Differences: %(differences)s"
+            )
+            % {"version": version_code, "differences": "; ".join(differences)},
             code="factor_version_frozen",
             extra={"differences": differences},
         )

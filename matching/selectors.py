@@ -12,6 +12,7 @@ from django.contrib.gis.db.models.functions import GeometryDistance
 from django.db import connection, transaction
 from django.db.models import BooleanField, F, FloatField, Func, Q, QuerySet, Value
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 from exchange.models import Offer, OfferStatus
@@ -44,7 +45,7 @@ def need_get(*, actor: Actor, need_id: int) -> Need:
     """Fetch and authorise in one call: another organisation's need reads as absent."""
     need = needs_visible_to(actor=actor).filter(pk=need_id).first()
     if need is None:
-        raise NotFound("No such need.")
+        raise NotFound(_("No such need."))
     return need
 
 

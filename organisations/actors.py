@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.utils.translation import gettext as _
+
 from core.errors import InvalidInput, NotFound, PermissionDenied
 
 from .models import ApiKey, ApiKeyScope, Membership, MembershipRole, Organisation, OrganisationKind, User
@@ -76,29 +78,29 @@ class Actor:
     def require_member(self, organisation_id: int) -> None:
         """Out of scope reads as absent (404), never as forbidden."""
         if not self.is_member(organisation_id) and not self.is_operator:
-            raise NotFound("No such object.")
+            raise NotFound(_("No such object."))
 
     def require_admin(self, organisation_id: int) -> None:
         self.require_member(organisation_id)
         if not self.is_admin(organisation_id) and not self.is_operator:
-            raise PermissionDenied("Only an administrator of this organisation may do this.")
+            raise PermissionDenied(_("Only an administrator of this organisation may do this."))
 
     def require_write(self) -> None:
         if not self.can_write():
-            raise PermissionDenied("This API key has no write scope.", code="scope_required")
+            raise PermissionDenied(_("This API key has no write scope."), code="scope_required")
 
     def acting_organisation(self, organisation_id: int | None = None) -> Organisation:
         """The organisation a write acts for: the one named, else the only one the actor belongs to."""
         if organisation_id is None:
             if len(self.roles) != 1:
                 raise InvalidInput(
-                    "Say which organisation this is for.",
-                    field_errors={"organisation": ["Required when you belong to several organisations."]},
+                    _("Say which organisation this is for."),
+                    field_errors={"organisation": [_("Required when you belong to several organisations.")]},
                 )
             (organisation_id,) = self.roles
         if not self.is_member(organisation_id) and not self.is_operator:
-            raise NotFound("No such organisation.")
+            raise NotFound(_("No such organisation."))
         organisation = Organisation.objects.filter(pk=organisation_id).first()
         if organisation is None:
-            raise NotFound("No such organisation.")
+            raise NotFound(_("No such organisation."))
         return organisation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 
@@ -21,7 +22,7 @@ def site_get(*, actor: Actor, site_id: int) -> Site:
     """Fetch and authorise in one call: out of scope reads as absent."""
     site = sites_visible_to(actor=actor).filter(pk=site_id).first()
     if site is None:
-        raise NotFound("No such site.")
+        raise NotFound(_("No such site."))
     return site
 
 
@@ -35,7 +36,7 @@ def organisations_visible_to(*, actor: Actor) -> QuerySet[Organisation]:
 def organisation_get(*, actor: Actor, organisation_id: int) -> Organisation:
     organisation = organisations_visible_to(actor=actor).filter(pk=organisation_id).first()
     if organisation is None:
-        raise NotFound("No such organisation.")
+        raise NotFound(_("No such organisation."))
     return organisation
 
 
@@ -81,5 +82,5 @@ def api_key_get(*, actor: Actor, api_key_id: int) -> ApiKey:
     )
     key = qs.filter(pk=api_key_id).first()
     if key is None:
-        raise NotFound("No such API key.")
+        raise NotFound(_("No such API key."))
     return key

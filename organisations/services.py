@@ -114,7 +114,7 @@ def _site_has_history(site: Site) -> bool:
 
 def site_require_active(*, site: Site) -> None:
     if not site.is_active:
-        raise Conflict("This site has been retired.", code="site_retired")
+        raise Conflict(_("This site has been retired."), code="site_retired")
 
 
 # ---------------------------------------------------------------------------------------------------

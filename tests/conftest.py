@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import io
 import itertools
+from pathlib import Path
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -91,3 +93,189 @@ def operator_org() -> Organisation:
 @pytest.fixture
 def operator_user(operator_org) -> User:
     return make_member(operator_org, MembershipRole.ADMIN)
+
+
+def make_offer(
+    organisation: Organisation,
+    site: Site | None = None,
+    category=None,
+    quantity=10,
+    unit: str = "piece",
+    status: str = "published",
+    **extra,
+):
+    """An offer written straight through the ORM (no service, no event), location copied from the site."""
+    from decimal import Decimal
+
+    from exchange.models import Offer, OfferCondition
+    from inventory.models import Category
+
+    site = site or make_site(organisation)
+    if category is None:
+        category, _ = Category.objects.get_or_create(
+            key="test-misc", defaults={"name_fr": "Divers", "name_en": "Miscellaneous", "default_unit": unit}
+        )
+    quantity = Decimal(str(quantity))
+    now = timezone.now()
+    values = {
+        "title": f"Lot {next(_seq)}",
+        "condition": OfferCondition.GOOD,
+        "available_from": now,
+        "remaining_quantity": quantity,
+        "published_at": now if status != "draft" else None,
+    }
+    values.update(extra)
+    return Offer.objects.create(
+        organisation=organisation,
+        site=site,
+        category=category,
+        quantity=quantity,
+        unit=unit,
+        status=status,
+        location=site.location,
+        public_location=site.public_location,
+        **values,
+    )
+
+
+def make_api_key(organisation: Organisation, scopes: tuple[str, ...] = ("read", "write")) -> tuple:
+    """(ApiKey, raw key) for the organisation, created through the service as one of its admins."""
+    from organisations.actors import Actor
+    from organisations.services import api_key_create
+
+    admin = make_member(organisation, MembershipRole.ADMIN)
+    return api_key_create(
+        actor=Actor.for_user(admin), organisation_id=organisation.pk, name="ERP", scopes=list(scopes)
+    )
+
+
+def make_need(
+    organisation: Organisation, categories: list, point: Point = ROUBAIX, radius_m: int = 5000, **extra
+):
+    """An open need written straight through the ORM (no service, no event)."""
+    from matching.models import Need
+
+    values = {"title": f"Besoin {next(_seq)}", "location": point, "radius_m": radius_m}
+    values.update(extra)
+    need = Need.objects.create(organisation=organisation, **values)
+    need.categories.set(categories, through_defaults=need.area_fields())
+    return need
+
+
+def make_claim(offer, organisation: Organisation | None = None, quantity=1, *, accept: bool = False):
+    """A claim made through the service as the system, for `organisation` (a new verified association by
+    default); accepted when asked (or when the offer auto-accepts). Moves the offer's quantity as usual."""
+    from decimal import Decimal
+
+    from claims import services
+    from organisations.actors import Actor
+
+    organisation = organisation or make_org(OrganisationKind.ASSOCIATION)
+    system = Actor.for_system()
+    claim = services.claim_request(
+        actor=system, offer_id=offer.pk, quantity=Decimal(str(quantity)), organisation_id=organisation.pk
+    )
+    if accept and claim.status == "requested":
+        claim = services.claim_accept(actor=system, claim_id=claim.pk)
+    return claim
+
+
+@pytest.fixture(scope="session")
+def _mel_communes_file():
+    """The MEL communes file, parsed once per test session (no database)."""
+    from territories.loading import read_territory_file
+
+    return read_territory_file(
+        Path(__file__).resolve().parent.parent / "territories" / "data" / "mel-communes.geojson",
+        code_field="code_insee",
+    )
+
+
+@pytest.fixture
+def mel_territories(db, _mel_communes_file) -> dict:
+    """The 95 communes of the MEL as territories (kind commune), code INSEE → Territory. Cheap: the file
+    is parsed once per session and written with one bulk insert per test."""
+    from territories.models import Territory, TerritoryKind
+    from territories.services import territories_upsert
+
+    territories_upsert(
+        kind=TerritoryKind.COMMUNE, records=_mel_communes_file.records, source=_mel_communes_file.source
+    )
+    return {t.code: t for t in Territory.objects.filter(kind=TerritoryKind.COMMUNE).defer("geometry")}
+
+
+@pytest.fixture
+def catalogue(db) -> dict:
+    """The catalogue and factor version 2026.1 as `manage.py load_catalogue` loads them; key → Category."""
+    from django.core.management import call_command
+
+    from inventory.models import Category
+
+    call_command("load_catalogue", stdout=io.StringIO())
+    return {c.key: c for c in Category.objects.all()}
+
+
+def make_ledger_row(donor, recipient, category, *, mass_kg, collected_at, **stamp):
+    """A ledger row written straight through the ORM (the append-only trigger allows INSERT), on a fresh
+    collected claim. `stamp` overrides: territory, quantity, unit, mass_method, factor_version,
+    factor_basis, factor_kgco2e, factor_source, factor_status, co2e_avoided_kg (default: mass × factor
+    per kg, quantity × factor per item)."""
+    from decimal import Decimal
+
+    from claims.models import Claim, ClaimStatus, Handover
+
+    mass = Decimal(str(mass_kg))
+    quantity = Decimal(str(stamp.pop("quantity", mass)))
+    unit = stamp.pop("unit", "kg")
+    factor = Decimal(str(stamp.pop("factor_kgco2e", "1.0000")))
+    basis = stamp.pop("factor_basis", "per_kg")
+    default_co2e = (mass if basis == "per_kg" else quantity) * factor
+    offer = make_offer(donor, category=category, quantity=quantity, unit=unit, status="closed")
+    claim = Claim.objects.create(
+        offer=offer, organisation=recipient, quantity=quantity, status=ClaimStatus.COLLECTED
+    )
+    values = {
+        "territory": None,
+        "mass_method": "weighed",
+        "factor_version": "2026.1",
+        "factor_source": "test factor",
+        "factor_status": "sourced",
+        "co2e_avoided_kg": default_co2e.quantize(Decimal("0.001")),
+    }
+    values.update(stamp)
+    return Handover.objects.create(
+        claim=claim,
+        offer=offer,
+        donor=donor,
+        donor_kind=donor.kind,
+        recipient=recipient,
+        recipient_kind=recipient.kind,
+        category=category,
+        quantity=quantity,
+        unit=unit,
+        mass_kg=mass,
+        factor_basis=basis,
+        factor_kgco2e=factor,
+        collected_at=collected_at,
+        recorded_by="system",
+        **values,
+    )
+
+
+def make_reversal(row):
+    """The reversal of a ledger row, through the ORM: negated figures, the same stamp and time."""
+    from claims.models import Handover
+
+    same = (
+        "claim_id", "offer_id", "donor_id", "recipient_id", "donor_kind", "recipient_kind", "category_id",
+        "territory_id", "unit", "mass_method", "factor_version", "factor_basis", "factor_kgco2e",
+        "factor_source", "factor_status", "collected_at",
+    )  # fmt: skip
+    return Handover.objects.create(
+        reverses=row,
+        quantity=-row.quantity,
+        mass_kg=-row.mass_kg,
+        co2e_avoided_kg=-row.co2e_avoided_kg,
+        recorded_by="system",
+        **{name: getattr(row, name) for name in same},
+    )

@@ -51,7 +51,8 @@ def test_territory_geometry_is_a_summary_not_a_map(admin_client, mel_territories
     page = admin_client.get(
         f"/admin/territories/territory/{mel_territories['59512'].pk}/change/"
     ).content.decode()
-    assert "MultiPolygon of 1 polygon(s)" in page
+    # The admin speaks the default language, French.
+    assert "MultiPolygon de 1 polygone(s)" in page
     assert "openlayers" not in page.lower()
     assert 'name="geometry"' not in page
 
@@ -87,7 +88,7 @@ def test_a_bad_factor_line_is_a_form_error(admin_client, catalogue):
         {"code": "2027.1", "title": "Bad", "copy_from": "", "changes": "no_such,per_kg,1,sourced,somewhere"},
     )
     assert response.status_code == 200
-    assert "Line 1 (no_such): No such category." in response.content.decode()
+    assert "Ligne 1 (no_such) : Catégorie introuvable." in response.content.decode()
     assert not FactorVersion.objects.filter(code="2027.1").exists()
 
 
@@ -132,5 +133,5 @@ def test_moving_a_category_in_the_admin_moves_its_branch(admin_client, catalogue
         },
     )
     assert response.status_code == 200
-    assert "A category cannot be placed under itself." in response.content.decode()
+    assert "Une catégorie ne peut pas être placée sous elle-même." in response.content.decode()
     assert Category.objects.get(key="furniture").parent is None

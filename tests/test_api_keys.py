@@ -101,7 +101,7 @@ def test_read_only_key_gets_403_on_writes(firm):
     response = client.post("/api/v1/sites/", {"name": "Cour", "location": POINT}, format="json")
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["detail"] == "This API key has no write scope."
+    assert response.json()["detail"] == "Cette clé d’API n’a pas le droit d’écriture."
     assert client.delete(f"/api/v1/sites/{site.pk}/").status_code == 403
     assert Site.objects.filter(pk=site.pk).exists()
 

@@ -5,6 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, transaction
+from django.utils import translation
 
 from core.errors import Conflict, InvalidInput
 from inventory.models import Category, EmissionFactor, FactorVersion
@@ -156,8 +157,11 @@ def test_load_catalogue_refuses_to_rewrite_a_published_factor(tmp_path):
         CATALOGUE_CSV.read_text(encoding="utf-8").replace("Canapé,Sofa", "Canapé (nouveau nom),Sofa"),
         encoding="utf-8",
     )
-    with pytest.raises(
-        CommandError, match=r"2026\.1 is already published.*sofa\.kgco2e: published 179\.1000 ≠ file 200"
+    with (
+        translation.override("en"),
+        pytest.raises(
+            CommandError, match=r"2026\.1 is already published.*sofa\.kgco2e: published 179\.1000 ≠ file 200"
+        ),
     ):
         _load(factors=factors, catalogue=catalogue)
     assert _snapshot() == before  # nothing half-done: not even the renamed category
@@ -266,7 +270,8 @@ def test_publishing_an_existing_version_code_is_a_conflict(catalogue):
 
 
 def test_publishing_invalid_factors_writes_nothing(catalogue):
-    with pytest.raises(InvalidInput) as excinfo:
+    # The messages are written in the caller's language; this test reads them in English.
+    with translation.override("en"), pytest.raises(InvalidInput) as excinfo:
         factor_version_publish(
             code="2027.1",
             title="bad",

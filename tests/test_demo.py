@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import Resolver404, resolve
 
+from claims.models import Handover
 from demo import scenario
 from exchange.models import Offer
 from matching.models import Need
@@ -41,6 +42,7 @@ def _counts() -> dict[str, int]:
         "verified": Organisation.objects.filter(verified_at__isnull=False).count(),
         "offers": Offer.objects.count(),
         "needs": Need.objects.count(),
+        "handovers": Handover.objects.count(),
     }
 
 
@@ -58,10 +60,11 @@ def test_seed_demo_twice_gives_the_same_rows(mel_territories):
             "organisations": 13,
             "users": 18,
             "memberships": 18,
-            "sites": 16,
+            "sites": 22,  # 16 of the scenario, 6 more where the year of handovers took place
             "verified": 11,
-            "offers": 31,
+            "offers": 127,  # 31 current offers and 96 lots of the past year
             "needs": 8,
+            "handovers": 101,  # 97 handovers and 4 reversing rows (demo/claims.py)
         }
     )
     assert (

@@ -386,7 +386,9 @@ def test_moving_a_site_moves_the_needs_placed_there(association, tree):
     need = make_need(association, [tree.furniture], point=site.location, site=site)
     elsewhere = make_need(association, [tree.wood])
     response = client_for(make_member(association)).patch(
-        f"/api/v1/sites/{site.id}/", {"location": {"type": "Point", "coordinates": [3.1606, 50.7236]}}, format="json"
+        f"/api/v1/sites/{site.id}/",
+        {"location": {"type": "Point", "coordinates": [3.1606, 50.7236]}},
+        format="json",
     )
     assert response.status_code == 200, response.content
     need.refresh_from_db()

@@ -12,12 +12,14 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from claims.selectors import reliability_of
 from organisations import selectors, services
 from organisations.models import Invitation, MembershipRole, Organisation
 
 from ..actors import actor_of
 from ..inputs import validated
 from .auth import OrganisationDetailsIn
+from .claims import ReliabilityOut
 
 READ_ONLY_FIELDS = ("id", "kind", "verified", "verified_at", "verified_by", "created_at", "updated_at")
 
@@ -47,6 +49,19 @@ class OrganisationOut(serializers.ModelSerializer):
         ]
 
 
+class OrganisationDetailOut(OrganisationOut):
+    """An organisation with how it kept its word on claims (handovers, no-shows, cancellations, declines)."""
+
+    reliability = serializers.SerializerMethodField()
+
+    class Meta(OrganisationOut.Meta):
+        fields = [*OrganisationOut.Meta.fields, "reliability"]
+
+    @extend_schema_field(ReliabilityOut)
+    def get_reliability(self, organisation: Organisation) -> dict:
+        return reliability_of(organisation.pk).as_dict()
+
+
 class OrganisationUpdateIn(OrganisationDetailsIn):
     def validate(self, attrs):
         # Say so, rather than silently ignore an attempt to change what only the operator decides.
@@ -74,10 +89,10 @@ class OrganisationListView(ListAPIView):
 
 
 class OrganisationDetailView(APIView):
-    @extend_schema(operation_id="organisations_retrieve", responses=OrganisationOut)
+    @extend_schema(operation_id="organisations_retrieve", responses=OrganisationDetailOut)
     def get(self, request, organisation_id: int):
         organisation = selectors.organisation_get(actor=actor_of(request), organisation_id=organisation_id)
-        return Response(OrganisationOut(organisation).data)
+        return Response(OrganisationDetailOut(organisation).data)
 
     @extend_schema(
         operation_id="organisations_update",

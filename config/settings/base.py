@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from config.env import BASE_DIR, database_from_url, env_bool, env_int, env_list, env_str, load_dotenv
@@ -40,7 +41,9 @@ INSTALLED_APPS = [
     "claims",
     "matching",
     "impact",
+    "demo",
     "api",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +88,10 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "organisations.User"
+# People log in to the dashboard (web/) with a session; the API takes tokens and keys.
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:dashboard"
+LOGOUT_REDIRECT_URL = "web:login"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
@@ -123,6 +130,8 @@ MEDIA_ROOT = BASE_DIR / env_str("MEDIA_ROOT", "media")
 BOUCLE_MAX_REQUEST_BYTES = env_int("BOUCLE_MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BOUCLE_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = BOUCLE_MAX_REQUEST_BYTES
+# Largest offer photo accepted (413 above); JPEG, PNG and WebP only, at most 8 per offer.
+BOUCLE_MAX_PHOTO_BYTES = env_int("BOUCLE_MAX_PHOTO_BYTES", 4 * 1024 * 1024)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -133,6 +142,16 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = BASE_DIR / ".local" / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Boucle <no-reply@boucle.localhost>")
 BOUCLE_OPERATOR_EMAIL = env_str("BOUCLE_OPERATOR_EMAIL", "operateur@boucle.localhost")
+# Largest radius a need may cover (metres); the database refuses more than 100 km whatever this says.
+BOUCLE_MATCH_MAX_RADIUS_M = env_int("BOUCLE_MATCH_MAX_RADIUS_M", 100_000)
+# Claims and handovers: days to collect an accepted claim (unless the donor sets a deadline), caps on
+# an organisation's open claims (count, and estimated mass in kg), and the days the other party has to
+# confirm or dispute a handover, and the parties to reverse one (the operator may at any time).
+BOUCLE_PICKUP_DAYS = env_int("BOUCLE_PICKUP_DAYS", 7)
+BOUCLE_MAX_OPEN_CLAIMS_PER_ORG = env_int("BOUCLE_MAX_OPEN_CLAIMS_PER_ORG", 20)
+BOUCLE_MAX_OPEN_CLAIM_KG = env_int("BOUCLE_MAX_OPEN_CLAIM_KG", 5000)
+BOUCLE_HANDOVER_CONFIRM_DAYS = env_int("BOUCLE_HANDOVER_CONFIRM_DAYS", 14)
+BOUCLE_HANDOVER_REVERSE_DAYS = env_int("BOUCLE_HANDOVER_REVERSE_DAYS", 30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -176,6 +195,9 @@ SPECTACULAR_SETTINGS = {
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # Offline: no badge fetched from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "DEFAULT_GENERATOR_CLASS": "api.schema.BoucleSchemaGenerator",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -184,7 +206,19 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
     ],
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationKindEnum": "organisations.models.OrganisationKind.choices",
+        "RegistrableKindEnum": "organisations.models.SELF_REGISTERED_KIND_CHOICES",
+        "MembershipRoleEnum": "organisations.models.MembershipRole.choices",
+        "ApiKeyScopeEnum": "organisations.models.ApiKeyScope.choices",
+        "UnitEnum": "inventory.models.Unit.choices",
+        "OfferStatusEnum": "exchange.models.OfferStatus.choices",
+        "OfferModeEnum": "exchange.models.OfferMode.choices",
+        "NeedStatusEnum": "matching.models.NeedStatus.choices",
+        "NeedSettableStatusEnum": "matching.models.NEED_SETTABLE_STATUS_CHOICES",
+        "MatchAlertModeEnum": "matching.models.MatchAlertMode.choices",
+        "HealthStatusEnum": ["ok"],
+    },
     "SORT_OPERATION_PARAMETERS": True,
     "DISABLE_ERRORS_AND_WARNINGS": False,
 }
@@ -202,6 +236,33 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "boucle")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE["api-prune-idempotency-keys"] = {
+    "task": "api.tasks.prune_idempotency_keys",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["exchange-expire-offers"] = {"task": "exchange.tasks.expire_offers", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["matching-sweep-published-offers"] = {
+    "task": "matching.tasks.sweep_published_offers",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["matching-send-digests"] = {
+    "task": "matching.tasks.send_match_digests",
+    "schedule": crontab(hour=7, minute=0),  # CELERY_TIMEZONE: Europe/Paris
+}
+CELERY_BEAT_SCHEDULE["matching-expire-needs"] = {"task": "matching.tasks.expire_needs", "schedule": 900.0}
+CELERY_BEAT_SCHEDULE["claims-expire-no-shows"] = {"task": "claims.tasks.expire_no_shows", "schedule": 900.0}
+CELERY_BEAT_SCHEDULE["claims-confirm-handovers-tacitly"] = {
+    "task": "claims.tasks.confirm_handovers_tacitly",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["organisations-remind-pending-verifications"] = {
+    "task": "organisations.tasks.remind_pending_verifications",
+    "schedule": crontab(hour=9, minute=0),  # the operator's morning list of organisations to verify
+}
+CELERY_BEAT_SCHEDULE["impact-build-monthly-reports"] = {
+    "task": "impact.tasks.build_monthly_reports",
+    "schedule": crontab(day_of_month=1, hour=6, minute=0),  # last month's reports, 06:00 Europe/Paris
+}
 
 LOGGING = {
     "version": 1,

@@ -7,12 +7,11 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from demo import impact, needs, offers, scenario
+from demo import claims, impact, needs, offers, scenario
 from organisations.models import User
 
-
 # Needs come before offers so that publishing the demo offers records matches (once a worker runs).
-PARTS = (needs, offers, impact)
+PARTS = (needs, offers, claims, impact)
 
 
 class Command(BaseCommand):
