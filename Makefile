@@ -30,10 +30,12 @@ schema:
 messages:
 	$(PY) manage.py makemessages -l fr --ignore=.venv --ignore=.local --ignore=tests --no-obsolete
 
-# Search and matching benchmarks in a separate database (boucle_bench); N offers (default 1,000,000),
-# NEEDS needs. BENCH_ARGS=--skip-generate reuses the last data set. Results: benchmarks/results/
+# Search, matching and statistics benchmarks in a separate database (boucle_bench): N offers,
+# NEEDS needs, HANDOVERS ledger rows (defaults below). BENCH_ARGS=--skip-generate reuses the data set.
+# Results: benchmarks/results/
 N ?= 1000000
+HANDOVERS ?= 1000000
 NEEDS ?= 100000
 BENCH_ARGS ?=
 bench: provision
-	$(PY) -m benchmarks.run --offers $(N) --needs $(NEEDS) $(BENCH_ARGS)
+	$(PY) -m benchmarks.run --offers $(N) --needs $(NEEDS) --handovers $(HANDOVERS) $(BENCH_ARGS)

@@ -54,3 +54,45 @@ class GeoJSONPointField(serializers.Field):
 
     def to_representation(self, value: Point) -> dict:
         return {"type": "Point", "coordinates": [round(value.x, 7), round(value.y, 7)]}
+
+
+MULTIPOLYGON_SCHEMA = {
+    "type": "object",
+    "description": "A GeoJSON MultiPolygon (RFC 7946): [longitude, latitude] in WGS 84, exterior rings "
+    "counterclockwise.",
+    "required": ["type", "coordinates"],
+    "properties": {
+        "type": {"type": "string", "enum": ["MultiPolygon"]},
+        "coordinates": {
+            "type": "array",
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                },
+            },
+        },
+    },
+}
+
+
+# Output-only fields of GeoJSON documents (RFC 7946), typed for the OpenAPI schema.
+@extend_schema_field({"type": "string", "const": "Feature"})
+class FeatureTypeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "const": "FeatureCollection"})
+class FeatureCollectionTypeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(POINT_SCHEMA)
+class PointGeometryField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(MULTIPOLYGON_SCHEMA)
+class MultiPolygonGeometryField(serializers.JSONField):
+    pass

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext as _
 
+from core.admin import ReadOnlyAdmin
 from core.errors import DomainError
 from organisations.actors import Actor
 
@@ -66,26 +67,15 @@ class PublicAuthorityTerritoryAdmin(admin.ModelAdmin):
             self.delete_model(request, link)
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(MonthlyReport)
-class MonthlyReportAdmin(ReadOnly):
+class MonthlyReportAdmin(ReadOnlyAdmin):
     list_display = ("month", "territory", "csv_file", "html_file", "created_at")
     list_select_related = ("territory",)
     date_hierarchy = "month"
 
 
 @admin.register(DailyRollup)
-class DailyRollupAdmin(ReadOnly):
+class DailyRollupAdmin(ReadOnlyAdmin):
     list_display = (
         "day",
         "category",

@@ -18,7 +18,7 @@ from matching.search import MAX_LIMIT, MAX_RADIUS_M, OfferHit, offers_near
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
-from ..fields import POINT_SCHEMA
+from ..fields import POINT_SCHEMA, FeatureCollectionTypeField, FeatureTypeField, PointGeometryField
 from ..inputs import validated_query
 from ..renderers import GeoJSONRenderer
 
@@ -157,30 +157,15 @@ class OfferSearchOut(serializers.Serializer):
 
 
 # Documentation of the GeoJSON body (RFC 7946); the view builds it from the hits directly.
-@extend_schema_field({"type": "string", "const": "Feature"})
-class _FeatureTypeField(serializers.CharField):
-    pass
-
-
-@extend_schema_field({"type": "string", "const": "FeatureCollection"})
-class _FeatureCollectionTypeField(serializers.CharField):
-    pass
-
-
-@extend_schema_field(POINT_SCHEMA)
-class _GeometryField(serializers.JSONField):
-    pass
-
-
 class OfferSearchFeatureOut(serializers.Serializer):
-    type = _FeatureTypeField()
+    type = FeatureTypeField()
     id = serializers.IntegerField()
-    geometry = _GeometryField()
+    geometry = PointGeometryField()
     properties = OfferSearchPropertiesOut()
 
 
 class OfferSearchFeatureCollectionOut(serializers.Serializer):
-    type = _FeatureCollectionTypeField()
+    type = FeatureCollectionTypeField()
     features = OfferSearchFeatureOut(many=True)
 
 

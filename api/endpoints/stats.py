@@ -34,10 +34,10 @@ from impact.query import DEFAULT_TIME_ZONE, StatsParams, stats_scope_for, time_z
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
+from ..fields import FeatureCollectionTypeField, FeatureTypeField, MultiPolygonGeometryField
 from ..inputs import validated_query
 from ..pagination import CursorPage
 from ..renderers import GeoJSONRenderer
-from .territories import MULTIPOLYGON_SCHEMA
 
 CSV_MEDIA_TYPE = "text/csv"
 
@@ -344,30 +344,15 @@ class StatsTerritoryPropertiesOut(serializers.Serializer):
     kg_per_inhabitant = _number(3, allow_null=True)
 
 
-@extend_schema_field({"type": "string", "const": "Feature"})
-class _FeatureType(serializers.CharField):
-    pass
-
-
-@extend_schema_field({"type": "string", "const": "FeatureCollection"})
-class _FeatureCollectionType(serializers.CharField):
-    pass
-
-
-@extend_schema_field(MULTIPOLYGON_SCHEMA)
-class _MultiPolygon(serializers.JSONField):
-    pass
-
-
 class StatsTerritoryFeatureOut(serializers.Serializer):
-    type = _FeatureType()
+    type = FeatureTypeField()
     id = serializers.IntegerField()
-    geometry = _MultiPolygon()
+    geometry = MultiPolygonGeometryField()
     properties = StatsTerritoryPropertiesOut()
 
 
 class StatsTerritoryCollectionOut(StatsHeaderOut):
-    type = _FeatureCollectionType()
+    type = FeatureCollectionTypeField()
     features = StatsTerritoryFeatureOut(many=True)
 
 

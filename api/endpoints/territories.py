@@ -12,7 +12,7 @@ from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.db.models import Func
 from django.urls import path
 from django.utils.cache import patch_vary_headers
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
@@ -22,31 +22,12 @@ from rest_framework.response import Response
 from territories import selectors
 from territories.models import Territory, TerritoryKind
 
+from ..fields import FeatureCollectionTypeField, FeatureTypeField, MultiPolygonGeometryField
 from ..inputs import validated_query
 from ..pagination import CursorPage
 from ..renderers import GeoJSONRenderer
 
 GEOJSON_COORDINATE_DECIMALS = 6  # ~0.1 m: finer than the simplified boundaries themselves
-
-MULTIPOLYGON_SCHEMA = {
-    "type": "object",
-    "description": "A GeoJSON MultiPolygon (RFC 7946): [longitude, latitude] in WGS 84, exterior rings "
-    "counterclockwise.",
-    "required": ["type", "coordinates"],
-    "properties": {
-        "type": {"type": "string", "enum": ["MultiPolygon"]},
-        "coordinates": {
-            "type": "array",
-            "items": {
-                "type": "array",
-                "items": {
-                    "type": "array",
-                    "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-                },
-            },
-        },
-    },
-}
 
 
 class TerritoryPage(CursorPage):
@@ -72,30 +53,15 @@ class TerritoryListIn(serializers.Serializer):
     )
 
 
-@extend_schema_field({"type": "string", "const": "Feature"})
-class _FeatureTypeField(serializers.CharField):
-    pass
-
-
-@extend_schema_field({"type": "string", "const": "FeatureCollection"})
-class _FeatureCollectionTypeField(serializers.CharField):
-    pass
-
-
-@extend_schema_field(MULTIPOLYGON_SCHEMA)
-class _MultiPolygonField(serializers.JSONField):
-    pass
-
-
 class TerritoryFeatureOut(serializers.Serializer):
-    type = _FeatureTypeField()
+    type = FeatureTypeField()
     id = serializers.IntegerField()
-    geometry = _MultiPolygonField()
+    geometry = MultiPolygonGeometryField()
     properties = TerritoryOut()
 
 
 class TerritoryFeatureCollectionOut(serializers.Serializer):
-    type = _FeatureCollectionTypeField()
+    type = FeatureCollectionTypeField()
     features = TerritoryFeatureOut(many=True)
     next = serializers.URLField(allow_null=True, help_text="Next page (foreign member), or null.")
     previous = serializers.URLField(allow_null=True, help_text="Previous page (foreign member), or null.")
