@@ -112,6 +112,8 @@ class Offer(TimeStampedModel):
             GinIndex(fields=["search_vector"], name="offer_search_vector"),
             models.Index(fields=["organisation", "updated_at", "id"], name="offer_org_sync"),
             models.Index(fields=["status", "available_until"], name="offer_status_until"),
+            # Market statistics select offers by publication period (impact/market.py).
+            models.Index(fields=["published_at"], name="offer_published_at"),
         ]
 
     def __str__(self) -> str:
