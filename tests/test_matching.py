@@ -294,6 +294,9 @@ def test_publishing_an_offer_records_matches_and_alerts_immediately(
     assert "Chaise de bureau" in by_to["admin-fr@a1.example"].body
     assert '"Des meubles"' in by_to["admin-en@a1.example"].body
     assert "Office chair" in by_to["admin-en@a1.example"].body
+    # The unit by its label, in the reader's language.
+    assert "quantité : 12 (unité : pièce)" in by_to["admin-fr@a1.example"].body
+    assert "quantity: 12 (unit: piece)" in by_to["admin-en@a1.example"].body
     assert f"GET /api/v1/offers/{offer.id}/" in by_to["admin-en@a1.example"].body
     a1_match.refresh_from_db()
     assert a1_match.notified_at is not None
