@@ -4,20 +4,15 @@ Either way `request.auth` ends up carrying an `Actor` (see `api.actors.actor_of`
 
 from __future__ import annotations
 
-import hashlib
-
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from organisations.models import ApiKey
+from organisations.tokens import hash_token
 
 API_KEY_KEYWORD = "Api-Key"
-
-
-def hash_api_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class KeyPrincipal:
@@ -54,7 +49,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("The API key is missing."))
         key = (
             ApiKey.objects.select_related("organisation")
-            .filter(key_hash=hash_api_key(raw), revoked_at__isnull=True)
+            .filter(key_hash=hash_token(raw), revoked_at__isnull=True)
             .first()
         )
         if key is None:

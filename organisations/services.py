@@ -112,11 +112,6 @@ def _site_has_history(site: Site) -> bool:
     return False
 
 
-def site_require_active(*, site: Site) -> None:
-    if not site.is_active:
-        raise Conflict(_("This site has been retired."), code="site_retired")
-
-
 # ---------------------------------------------------------------------------------------------------
 # People and organisations
 # ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Secrets handed to people or systems (invitation codes, API keys) are stored as their SHA-256 only.
-They carry 256 random bits, so a fast hash is enough; the same function as api.authentication.hash_api_key
-(this layer may not import api)."""
+They carry 256 random bits, so a fast hash is enough. API-key authentication (api.authentication) looks
+keys up by this hash too."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
-from api.authentication import hash_api_key
 from api.endpoints.search import OfferSearchHitOut, OfferSearchPropertiesOut
 from claims.models import Claim, ClaimStatus
 from exchange.models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
@@ -19,6 +18,7 @@ from matching.search import offers_near, offers_near_queryset
 from organisations.actors import Actor
 from organisations.geo import approximate_point
 from organisations.models import ApiKey, ApiKeyScope, MembershipRole, OrganisationKind
+from organisations.tokens import hash_token
 
 from .conftest import client_for, client_for_key, make_member, make_offer, make_org, make_site
 
@@ -124,7 +124,7 @@ def test_owner_and_accepted_recipient_see_the_exact_location(firm, association):
 
     raw = "bk_test_owner_key_0123456789"
     ApiKey.objects.create(
-        organisation=firm, name="ERP", prefix="bk_own", key_hash=hash_api_key(raw), scopes=[ApiKeyScope.READ]
+        organisation=firm, name="ERP", prefix="bk_own", key_hash=hash_token(raw), scopes=[ApiKeyScope.READ]
     )
     recipient = make_member(association, MembershipRole.MEMBER)
     Claim.objects.create(
