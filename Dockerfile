@@ -35,4 +35,4 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.base \
 
 USER boucle
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--logger-class", "config.gunicorn.AccessLogger"]

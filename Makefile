@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: run test provision provision-test lint schema messages bench
+.PHONY: run test provision provision-test lint schema messages bench fuzz
 
 run: provision
 	scripts/run.sh
@@ -24,6 +24,11 @@ lint:
 # Regenerates the committed OpenAPI document (CI fails when it drifts from the code, or warns).
 schema:
 	$(PY) manage.py spectacular --file openapi.yaml --validate --fail-on-warn
+
+# Schemathesis against the API served by gunicorn, as an association, a firm's API key and the city
+# (also part of `make test`): tests/test_contract_fuzzing.py.
+fuzz: provision-test
+	$(PY) -m pytest -q -p no:randomly -rP tests/test_contract_fuzzing.py
 
 # Refreshes locale/fr/LC_MESSAGES/django.po from the source; translate the new entries, then commit it
 # (the compiled .mo files are not committed: provisioning compiles them).

@@ -1,6 +1,11 @@
 """Two ways in: people with `Authorization: Bearer <JWT>`, integrations with `Authorization: Api-Key <key>`.
 
-Either way `request.auth` ends up carrying an `Actor` (see `api.actors.actor_of`)."""
+Either way `request.auth` ends up carrying an `Actor` (see `api.actors.actor_of`).
+
+People's tokens: a login opens a session, a pair of a short-lived access token and a refresh token.
+Each refresh token is recorded as it is signed, and is good for one use (organisations.services decides,
+under a lock on its record): a refresh, which answers the next pair, or a logout. Every token carries
+the person's epoch; revoking their sessions moves the epoch on, and tokens of an older one are refused."""
 
 from __future__ import annotations
 
@@ -8,11 +13,83 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from organisations.models import ApiKey
+from organisations import services
+from organisations.models import ApiKey, User
 from organisations.tokens import hash_token
 
 API_KEY_KEYWORD = "Api-Key"
+EPOCH_CLAIM = "epoch"  # User.token_epoch when the session was opened; absent reads as 0
+
+
+class SessionRefreshToken(RefreshToken):
+    """A refresh token stamped with its person's epoch (copied into its access tokens) and recorded as
+    outstanding when signed."""
+
+    @classmethod
+    def for_user(cls, user: User) -> SessionRefreshToken:
+        token = cls()
+        token[jwt_settings.USER_ID_CLAIM] = str(user.pk)
+        token[EPOCH_CLAIM] = user.token_epoch
+        OutstandingToken.objects.create(
+            user=user,
+            jti=token[jwt_settings.JTI_CLAIM],
+            # simplejwt would keep the token itself, readable in the admin and in any copy of the
+            # database; like every secret Boucle hands out, only its SHA-256 is kept (the jti finds it).
+            token=hash_token(str(token)),
+            created_at=token.current_time,
+            expires_at=datetime_from_epoch(token["exp"]),
+        )
+        return token
+
+    def check_blacklist(self) -> None:
+        # Whether the token was used already is decided under a lock on its record (two refreshes racing
+        # must not both pass), by organisations.services.refresh_token_use and session_logout.
+        pass
+
+
+def token_pair(user: User) -> dict[str, str]:
+    """A new session for the person: {"access", "refresh"}."""
+    refresh = SessionRefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def _refresh_token(raw: str) -> SessionRefreshToken:
+    try:
+        return SessionRefreshToken(raw)
+    except TokenError as exc:
+        raise InvalidToken(exc.args[0]) from exc
+
+
+def _refused(exc: services.SessionRefused) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(exc.message, code=exc.code)
+
+
+def session_refresh(raw: str) -> dict[str, str]:
+    """Trades a refresh token for the next pair (401 problems: token_not_valid, token_revoked,
+    token_reused, no_active_account)."""
+    token = _refresh_token(raw)
+    try:
+        return services.refresh_token_use(
+            jti=token[jwt_settings.JTI_CLAIM], epoch=token.get(EPOCH_CLAIM, 0), successor=token_pair
+        )
+    except services.SessionRefused as exc:
+        raise _refused(exc) from exc
+
+
+def session_logout(raw: str, *, everywhere: bool) -> None:
+    token = _refresh_token(raw)
+    try:
+        services.session_logout(
+            jti=token[jwt_settings.JTI_CLAIM], epoch=token.get(EPOCH_CLAIM, 0), everywhere=everywhere
+        )
+    except services.SessionRefused as exc:
+        raise _refused(exc) from exc
 
 
 class KeyPrincipal:
@@ -36,6 +113,14 @@ class KeyPrincipal:
 
 class BearerJWTAuthentication(JWTAuthentication):
     www_authenticate_realm = "boucle"
+
+    def get_user(self, validated_token) -> User:
+        user = super().get_user(validated_token)
+        if validated_token.get(EPOCH_CLAIM, 0) != user.token_epoch:
+            raise exceptions.AuthenticationFailed(
+                _("This session has ended; log in again."), code="token_revoked"
+            )
+        return user
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -30,6 +31,9 @@ from core import errors as domain
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# A statement cancelled by the web's statement_timeout (BOUCLE_WEB_STATEMENT_TIMEOUT_MS) answers 503
+# with this Retry-After: the same request may pass once the database is less busy.
+QUERY_TIMEOUT_RETRY_AFTER_S = 10
 
 
 class ProblemJSONRenderer(JSONRenderer):
@@ -160,7 +164,9 @@ def _convert(exc: Exception) -> tuple[int, str, str, list[dict[str, str]] | None
     if isinstance(exc, exceptions.ValidationError):
         return 400, "validation_error", _("The request has invalid fields."), flatten_errors(exc.detail), None
     if isinstance(exc, exceptions.ParseError):
-        return 400, "malformed_request", str(exc.detail), None, None
+        code, detail = _api_exception_code_and_detail(exc)
+        # DRF's generic code reads "malformed_request" here; a specific one (json_too_deep) is kept.
+        return 400, "malformed_request" if code == "parse_error" else code, detail, None, None
     if isinstance(exc, DjangoValidationError):
         data = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
         errors = _field_errors_list(data)
@@ -172,8 +178,10 @@ def _convert(exc: Exception) -> tuple[int, str, str, list[dict[str, str]] | None
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", _("You may not do this."), None, None
     if isinstance(exc, exceptions.Throttled):
-        wait = math.ceil(exc.wait) if exc.wait is not None else None
+        wait = max(1, math.ceil(exc.wait)) if exc.wait is not None else None
         return 429, "throttled", str(exc.detail), None, {"retry_after_s": wait} if wait is not None else None
+    if is_statement_timeout(exc):
+        return _query_timeout()
     if isinstance(exc, exceptions.APIException):
         code, detail = _api_exception_code_and_detail(exc)
         return exc.status_code, code, detail, None, None
@@ -192,6 +200,21 @@ def _convert(exc: Exception) -> tuple[int, str, str, list[dict[str, str]] | None
     raise exc
 
 
+def is_statement_timeout(exc: BaseException | None) -> bool:
+    """PostgreSQL cancelled the statement (SQLSTATE 57014 query_canceled): the statement timeout."""
+    return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == "57014"
+
+
+def _query_timeout() -> tuple[int, str, str, None, dict[str, Any]]:
+    return (
+        503,
+        "query_timeout",
+        _("This request took too long to answer and was stopped. Try again later, or ask for less."),
+        None,
+        {"retry_after_s": QUERY_TIMEOUT_RETRY_AFTER_S},
+    )
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     request = context.get("request")
     try:
@@ -203,11 +226,12 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         status_code, code, detail, instance=request.path if request else None, errors=errors, extra=extra
     )
     headers = {}
-    if isinstance(exc, exceptions.APIException):
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(math.ceil(exc.wait))
+    if isinstance(exc, exceptions.APIException) and getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    # A problem that says when to come back says it in the header too.
+    retry_after = (extra or {}).get("retry_after_s") or getattr(exc, "wait", None)
+    if retry_after:
+        headers["Retry-After"] = str(math.ceil(retry_after))
     if request is not None:
         # Errors are JSON whatever was negotiated (CSV, GeoJSON…).
         request.accepted_renderer = ProblemJSONRenderer()
@@ -224,11 +248,22 @@ def handler403(request, exception=None):
     return problem_response(request, 403, "permission_denied", _("You may not do this."))
 
 
+# Paths that are never a page for people: their errors are problems in every profile (api.middleware).
+PROBLEM_ONLY_PREFIXES = ("/api/", "/healthz")
+
+
 def handler404(request, exception=None):
     return problem_response(request, 404, "not_found", _("Nothing here."))
 
 
 def handler500(request):
+    # Django calls this while handling the exception: a statement cancelled outside DRF is the same 503
+    # as inside it (web.errors makes a page of it for the dashboard and the admin).
+    if is_statement_timeout(sys.exc_info()[1]):
+        status_code, code, detail, _errors, extra = _query_timeout()
+        response = problem_response(request, status_code, code, detail, extra=extra)
+        response["Retry-After"] = str(QUERY_TIMEOUT_RETRY_AFTER_S)
+        return response
     return problem_response(
         request, 500, "server_error", _("Something went wrong on our side; it was logged.")
     )

@@ -56,7 +56,11 @@ RETENTION = timedelta(hours=24)
 LEASE = timedelta(minutes=2)
 # Answers that depend on the state of the data at that moment: a retry may succeed, so not stored.
 TRANSIENT_STATUSES = frozenset({408, 409, 423, 425, 429})
-_KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
+KEY_MAX_LENGTH = 255
+# 1 to KEY_MAX_LENGTH printable ASCII characters, a space only between others: HTTP trims a field's
+# ends, so a key cannot start or end with one on the wire. The schema documents this very pattern.
+KEY_PATTERN = rf"^[\x21-\x7e](?:[\x20-\x7e]{{0,{KEY_MAX_LENGTH - 2}}}[\x21-\x7e])?$"
+_KEY_PATTERN = re.compile(KEY_PATTERN)
 _STORED_HEADERS = ("Content-Type", "Location")
 
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .errors import problem_response
+from .errors import PROBLEM_CONTENT_TYPE, PROBLEM_ONLY_PREFIXES, handler404, problem_response
 
 
 class RequestSizeLimitMiddleware:
@@ -34,3 +34,25 @@ class RequestSizeLimitMiddleware:
                     extra={"max_bytes": settings.BOUCLE_MAX_REQUEST_BYTES},
                 )
         return self.get_response(request)
+
+
+class ProblemNotFoundMiddleware:
+    """An unknown URL under /api/ or /healthz answers the problem 404 whatever DEBUG says.
+
+    With DEBUG on (the development profile), Django answers a URL no pattern matches with its technical
+    HTML page and never calls handler404; the API's clients and its contract know only problems. The
+    dashboard and the admin keep Django's page there. Placed after LocaleMiddleware, so the problem is
+    in the request's language, and before CommonMiddleware, whose slash-appending redirects pass."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path_info.startswith(PROBLEM_ONLY_PREFIXES)
+            and response.get("Content-Type", "").split(";")[0] != PROBLEM_CONTENT_TYPE
+        ):
+            return handler404(request)
+        return response

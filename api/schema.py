@@ -4,11 +4,18 @@ Idempotency-Key header, and a schema whose text does not depend on the server's 
 from __future__ import annotations
 
 from django.utils import translation
+from drf_spectacular.drainage import has_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.plumbing import append_meta
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from impact.query import time_zone_names
+
+from . import idempotency, json_types
+from .throttling import rate_limit_scopes
 
 # The committed openapi.yaml must come out the same on every machine, whether or not the French
 # catalogue is compiled: it is written in English, the language of its descriptions. `/api/schema/?lang=fr`
@@ -16,8 +23,14 @@ from drf_spectacular.utils import OpenApiParameter
 SCHEMA_LANGUAGE = "en"
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    name="Idempotency-Key",
-    type=OpenApiTypes.STR,
+    name=idempotency.HEADER,
+    # What api.idempotency.parse_key accepts, from the same constants.
+    type={
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.KEY_MAX_LENGTH,
+        "pattern": idempotency.KEY_PATTERN,
+    },
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -45,6 +58,11 @@ PROBLEM_SCHEMA = {
         "detail": {"type": "string", "description": "What went wrong, for a person."},
         "code": {"type": "string", "description": "Stable machine-readable code."},
         "instance": {"type": "string", "description": "The path that was requested."},
+        "retry_after_s": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "On a 429 or 503 that waiting lifts: seconds to wait, as in Retry-After.",
+        },
         "errors": {
             "type": "array",
             "description": "Field errors, for validation problems.",
@@ -74,7 +92,87 @@ class BoucleSchemaGenerator(SchemaGenerator):
             return super().get_schema(request, public)
 
 
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before trying again (also the problem's `retry_after_s`).",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+_SCOPE_TEXT = {
+    "ip": "per client address",
+    "anon": "per anonymous caller (by address)",
+    "user": "per person",
+    "api_key": "per API key",
+    "search": "for searches, per caller",
+    "stats": "for statistics, per caller",
+    "auth": "for the auth routes, per client address",
+}
+
+
+def _too_many_requests(scopes: list[str]) -> dict:
+    budgets = "; ".join(_SCOPE_TEXT.get(scope, f"`{scope}`") for scope in scopes)
+    text = f"Too many requests (`throttled`): a rate limit is spent ({budgets}). Wait `Retry-After` seconds."
+    if "auth" in scopes:
+        text += " Logging in also answers `login_locked` after repeated failures, until `Retry-After`."
+    return {"description": text, "headers": {"Retry-After": RETRY_AFTER_HEADER}}
+
+
+# The addresses Django's EmailValidator accepts, written as a pattern (it also takes quoted local parts,
+# bracketed IP addresses and internationalised domains; no client of Boucle needs to be told so): a dot-
+# atom, then labels of letters, digits and inner hyphens, and a top-level domain of 2 to 63 letters.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
 class BoucleAutoSchema(AutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        if (
+            direction == "request"
+            and isinstance(field, serializers.DecimalField)
+            and not has_override(field, "field")
+        ):
+            # What api.json_types lets through: a decimal string or a number, both within the field.
+            pattern = json_types.decimal_pattern(field)
+            schema = {
+                "anyOf": [
+                    {"type": "string", "format": "decimal", "pattern": pattern},
+                    {"type": "number", **json_types.decimal_number_bounds(field)},
+                ]
+            }
+            return append_meta(schema, self._get_serializer_field_meta(field, direction))
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.EmailField) and direction == "request":
+            schema["pattern"] = EMAIL_PATTERN
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and not has_override(field, "field")
+            and "pattern" not in schema
+        ):
+            # DRF trims a string before it checks it is not blank: "  " is refused like "". At least one
+            # character that is not whitespace (as Python's str.isspace reads it, like DRF's strip).
+            schema["pattern"] = r"\S"
+        return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        if isinstance(field, serializers.EmailField):
+            # JSON Schema's `email` format and Django's validator disagree at the edges (each accepts
+            # addresses the other refuses): EMAIL_PATTERN states Django's rule, which decides.
+            for variant in [schema, *schema.get("oneOf", [])]:
+                if variant.get("format") == "email":
+                    del variant["format"]
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        scopes = rate_limit_scopes(self.view)
+        if operation is not None and scopes:
+            operation["responses"].setdefault("429", _too_many_requests(scopes))
+        return operation
+
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
         handler = getattr(self.view, self.method.lower(), None)
@@ -104,24 +202,144 @@ class BearerJWTScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
+# The error statuses an operation can answer, by what it takes: each with the Problem body. 4XX stays as
+# the catch-all (405 for a method a path lacks, 406 for an Accept it cannot meet…).
+ERROR_STATUSES = {
+    "400": "Invalid input: `errors` names each parameter or field at fault.",
+    "401": "Not authenticated, or the token or key is invalid, expired or revoked.",
+    "403": "Authenticated, but not allowed to do this (`code` says why).",
+    "404": "Not found, or not yours: another organisation's object reads as absent; so does an id, key or "
+    "code of the request that names nothing.",
+    "409": "Conflicts with the current state of the data (`code` says how), or the first request with "
+    "this Idempotency-Key is still running (Retry-After).",
+    "413": "The body is larger than this API accepts (`max_bytes`).",
+    "415": "The body's Content-Type is not one this operation reads.",
+    "422": "This Idempotency-Key was used for another request (`idempotency_key_reused`).",
+}
+
+
+def _error_statuses(method: str, operation: dict) -> list[str]:
+    """The statuses that follow from what the operation takes; others it documents itself (in its
+    description, or as a response of its own), and 4XX covers the rest."""
+    parameters = operation.get("parameters", [])
+    body = "requestBody" in operation
+    security = operation.get("security")
+    authenticated = bool(security) and {} not in security
+    on_object = any(p["in"] == "path" for p in parameters)
+    idempotent = any(p["in"] == "header" and p["name"] == idempotency.HEADER for p in parameters)
+    statuses = {
+        "400": body or bool(parameters),
+        "401": authenticated,
+        "403": authenticated,
+        "404": on_object or (method == "get" and any(p["in"] == "query" for p in parameters)),
+        "409": idempotent or (on_object and method != "get"),
+        "413": body,
+        "415": body,
+        "422": idempotent,
+    }
+    return [status for status, applies in statuses.items() if applies]
+
+
+def _status_order(item: tuple[str, dict]) -> tuple[bool, str]:
+    return "X" in item[0], item[0]  # the wildcards last
+
+
 def add_problem_responses(result, generator, request, public):
-    """Adds the Problem component and documents it as the 4XX/5XX answer of every operation."""
+    """Adds the Problem component and documents it as the answer of every error status an operation can
+    give (ERROR_STATUSES), and as the 4XX/5XX answer of every operation."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     problem = {
         "description": "Error (RFC 9457 problem details)",
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
     for path_item in result.get("paths", {}).values():
-        for operation in path_item.values():
+        for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            for status_code in _error_statuses(method, operation):
+                responses.setdefault(status_code, {"description": ERROR_STATUSES[status_code]})
             for code, response in list(responses.items()):
                 if code.startswith(("4", "5")) and "content" not in response:
                     responses[code] = {
+                        **response,
                         **problem,
                         "description": response.get("description") or problem["description"],
                     }
             responses.setdefault("4XX", problem)
             responses.setdefault("5XX", problem)
+            operation["responses"] = dict(sorted(responses.items(), key=_status_order))
+    return result
+
+
+# OpenAPI links: where the id an answer carries can be used next. Clients read them as documentation;
+# Schemathesis follows them in its stateful phase (create an offer, then publish, withdraw or read it).
+# Each entry: (operation, status) of the answer → [(operation it feeds, {parameter: runtime expression})].
+_ID = "$response.body#/id"
+
+
+def _feeds(parameters: dict[str, str], *targets: str) -> list[tuple[str, dict[str, str]]]:
+    return [(target, parameters) for target in targets]
+
+
+LINKS: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
+    ("offers_create", "201"): _feeds(
+        {"offer_id": _ID},
+        "offers_retrieve", "offers_update", "offers_publish", "offers_withdraw", "offers_close",
+        "offers_photos_create",
+    ),
+    ("offers_photos_create", "201"): _feeds(
+        {"offer_id": "$request.path.offer_id", "photo_id": _ID},
+        "offers_photos_retrieve", "offers_photos_destroy",
+    ),
+    ("claims_create", "201"): _feeds(
+        {"claim_id": _ID},
+        "claims_retrieve", "claims_accept", "claims_decline", "claims_cancel", "claims_handover",
+    ),
+    ("claims_accept", "200"): _feeds({"claim_id": _ID}, "claims_cancel", "claims_handover"),
+    ("claims_handover", "201"): _feeds(
+        {"handover_id": _ID},
+        "handovers_retrieve", "handovers_confirm", "handovers_dispute", "handovers_reverse",
+    ),
+    ("needs_create", "201"): _feeds(
+        {"need_id": _ID}, "needs_retrieve", "needs_update", "needs_matches", "needs_destroy"
+    ),
+    ("sites_create", "201"): _feeds({"site_id": _ID}, "sites_retrieve", "sites_update", "sites_destroy"),
+    ("api_keys_create", "201"): _feeds({"api_key_id": _ID}, "api_keys_revoke"),
+    ("me_retrieve", "200"): _feeds(
+        {"organisation_id": "$response.body#/memberships/0/organisation/id"},
+        "organisations_retrieve", "organisations_update", "organisations_impact",
+        "organisations_invitations_list", "organisations_invitations_create",
+        "match_alerts_retrieve", "match_alerts_update",
+    ),
+}  # fmt: skip
+
+
+def add_links(result, generator, request, public):
+    """Adds LINKS to the answers they start from; a link to or from an operation the schema lacks is a
+    mistake in LINKS, and fails the generation."""
+    operations = {
+        operation["operationId"]: operation
+        for path_item in result.get("paths", {}).values()
+        for operation in path_item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for (source, status_code), targets in LINKS.items():
+        response = operations[source]["responses"][status_code]
+        links = response.setdefault("links", {})
+        for target, parameters in targets:
+            assert target in operations, f"LINKS: no operation {target}"
+            links[target] = {"operationId": target, "parameters": parameters}
+    return result
+
+
+def add_time_zone_component(result, generator, request, public):
+    """The `TimeZone` component of api.fields.TimeZoneField: the zones impact.query.time_zone_get knows,
+    as an enum, since a name that merely looks like one (`Europe`, `A0`) is refused."""
+    result.setdefault("components", {}).setdefault("schemas", {})["TimeZone"] = {
+        "type": "string",
+        "description": "An IANA time zone name, as the tz database has it.",
+        "enum": sorted(time_zone_names()),
+        "example": "Europe/Paris",
+    }
     return result

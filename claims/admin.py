@@ -13,8 +13,18 @@ from .models import Claim, Handover, HandoverConfirmation
 
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdmin):
-    list_display = ("id", "offer", "organisation", "quantity", "status", "pickup_deadline", "created_at")
-    list_filter = ("status",)
+    list_display = (
+        "id",
+        "offer",
+        "organisation",
+        "quantity",
+        "status",
+        "auto_accepted",
+        "location_revealed_at",
+        "pickup_deadline",
+        "created_at",
+    )
+    list_filter = ("status", "auto_accepted", "auto_accept_withheld")
     search_fields = ("organisation__name", "offer__title")
     list_select_related = ("offer", "organisation")
     raw_id_fields = ("offer", "organisation", "created_by")

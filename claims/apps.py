@@ -9,8 +9,10 @@ class ClaimsConfig(AppConfig):
     def ready(self) -> None:
         from core.events import event_subscribe
 
-        from .tasks import DEAD_OFFER_EVENTS
+        from .tasks import DEAD_OFFER_EVENTS, SUSPENSION_EVENT
 
         # The offers layer records these without knowing about claims (outbox).
         for name in DEAD_OFFER_EVENTS:
             event_subscribe(name, "claims.tasks.decline_requests_on_dead_offer")
+        # Recorded in the cancelling or expiring transaction; the e-mail goes once it has committed.
+        event_subscribe(SUSPENSION_EVENT, "claims.tasks.tell_operator_auto_accept_suspended")

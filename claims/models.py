@@ -21,8 +21,35 @@ class ClaimStatus(models.TextChoices):
 
 
 OPEN_CLAIM_STATUSES = (ClaimStatus.REQUESTED, ClaimStatus.ACCEPTED)
-# Claims whose recipient may see the exact pickup place and the donor's contact.
-REVEALING_CLAIM_STATUSES = (ClaimStatus.ACCEPTED, ClaimStatus.COLLECTED)
+
+
+class AutoAcceptWithheld(models.TextChoices):
+    """Why an offer that accepts claims automatically left this one for the donor to answer
+    (claims/selectors.py)."""
+
+    NO_HISTORY = "no_history", _("no handover vouched for by a donor yet")
+    SUSPENDED = "suspended", _("suspended after claims broken once the place was revealed")
+    LIMIT = "limit", _("too many automatically accepted claims not yet collected")
+
+
+class RevealReason(models.TextChoices):
+    """Why a claim shows its exact place and contacts, or not yet (claims/selectors.py)."""
+
+    ACCEPTED_BY_DONOR = "accepted_by_donor", _("accepted by the donor: shown")
+    PICKUP_WINDOW_OPEN = "pickup_window_open", _("accepted automatically, pickup window open: shown")
+    COLLECTED = "collected", _("collected: shown")
+    BEFORE_PICKUP_WINDOW = "before_pickup_window", _("accepted automatically: shown from a set time")
+    AWAITING_DONOR = "awaiting_donor", _("awaiting the donor's answer")
+    AWAITING_DONOR_NO_HISTORY = "awaiting_donor_no_history", _("awaiting the donor: no vouched handover yet")
+    AWAITING_DONOR_AUTO_ACCEPT_SUSPENDED = (
+        "awaiting_donor_auto_accept_suspended",
+        _("awaiting the donor: automatic acceptance suspended"),
+    )
+    AWAITING_DONOR_AUTO_ACCEPT_LIMIT = (
+        "awaiting_donor_auto_accept_limit",
+        _("awaiting the donor: too many automatically accepted claims open"),
+    )
+    CLAIM_CLOSED = "claim_closed", _("closed: not shown")
 
 
 class Party(models.TextChoices):
@@ -47,6 +74,14 @@ class Claim(TimeStampedModel):
         _("status"), max_length=10, choices=ClaimStatus.choices, default=ClaimStatus.REQUESTED
     )
     accepted_at = models.DateTimeField(null=True, blank=True)
+    auto_accepted = models.BooleanField(
+        _("accepted automatically"), default=False, help_text=_("By the offer's setting, not by a person.")
+    )
+    auto_accept_withheld = models.CharField(
+        _("automatic acceptance withheld"), max_length=10, choices=AutoAcceptWithheld.choices, blank=True
+    )
+    # From when the parties see the exact place and the contacts (claims/selectors.py); set on acceptance.
+    location_revealed_at = models.DateTimeField(_("place revealed from"), null=True, blank=True)
     pickup_deadline = models.DateTimeField(_("pickup deadline"), null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True)
@@ -61,6 +96,14 @@ class Claim(TimeStampedModel):
             models.CheckConstraint(
                 condition=~Q(status=ClaimStatus.ACCEPTED) | Q(pickup_deadline__isnull=False),
                 name="claim_accepted_has_deadline",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ClaimStatus.ACCEPTED) | Q(location_revealed_at__isnull=False),
+                name="claim_accepted_has_reveal_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_accepted=False) | Q(auto_accept_withheld=""),
+                name="claim_auto_accepted_not_withheld",
             ),
         ]
         indexes = [

@@ -1,33 +1,247 @@
-"""Reads of claims and the ledger, scoped to the actor. Out of scope reads as absent (NotFound)."""
+"""Reads of claims and the ledger, scoped to the actor. Out of scope reads as absent (NotFound).
+
+Also the one home of the rule that decides when the exact pickup place (the site's point and address,
+the pickup instructions) and the two parties' contacts are revealed, used by the claims, the offers,
+search and every serializer that shows them:
+
+- A claim a person accepted (the donor; the system when seeding) reveals at once: someone chose this
+  recipient.
+- An offer that accepts claims automatically (a firm's stock system) does so only for a recipient in
+  good standing: at least BOUCLE_AUTO_ACCEPT_MIN_HANDOVERS handovers vouched for by a donor, and fewer
+  than BOUCLE_AUTO_ACCEPT_STRIKES automatically accepted claims not yet collected plus *strikes* (claims
+  it broke after their place was revealed: cancelled by itself, or never collected) in the last
+  BOUCLE_AUTO_ACCEPT_STRIKE_DAYS days. Otherwise the claim stays requested for the donor to answer, and
+  says why (`Claim.auto_accept_withheld`).
+- An automatically accepted claim reveals from midnight, Paris time, BOUCLE_REVEAL_LEAD_DAYS days
+  before the day the lot becomes available; at once when that is past.
+- A collected claim keeps showing the place; a declined, cancelled or expired one no longer does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Expression,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound
+from exchange.models import Offer
+from exchange.selectors import offer_exact_location_ids, offer_exact_location_q
 from inventory.models import Category
 from organisations.actors import Actor
 
-from .models import Claim, ClaimStatus, Handover, Party
+from .models import AutoAcceptWithheld, Claim, ClaimStatus, ConfirmationState, Handover, Party, RevealReason
+
+# Where the exact place is revealed ------------------------------------------------------------------
 
 
-def offer_ids_with_exact_location_for(*, actor: Actor) -> QuerySet[int]:
-    """Offers whose exact site location, address and contact the actor may see because one of its
-    organisations holds an accepted claim on them (or collected it). Owners are handled by the caller."""
+def claims_revealing_location(*, now: datetime | None = None) -> Q:
+    """The rule, on Claim: the claim's two parties see the exact place and each other's contact now."""
+    now = now or timezone.now()
+    return Q(status=ClaimStatus.COLLECTED) | Q(status=ClaimStatus.ACCEPTED, location_revealed_at__lte=now)
+
+
+def reveal_opens_at(available_from: datetime) -> datetime:
+    """When an automatically accepted claim on a lot available from `available_from` reveals its place:
+    midnight in the platform's time zone (Europe/Paris, the donors' own), BOUCLE_REVEAL_LEAD_DAYS days
+    before the local day the lot becomes available. A day, not a number of hours: recipients plan their
+    rounds by the day, and "from the day before" is what the app can say."""
+    local_day = available_from.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    return local_day_start(local_day - timedelta(days=settings.BOUCLE_REVEAL_LEAD_DAYS))
+
+
+def location_revealed_at(*, accepted_at: datetime, available_from: datetime, automatic: bool) -> datetime:
+    """Fixed when the claim is accepted (claims/services.py)."""
+    if not automatic or available_from <= accepted_at:  # the window opened before the lot's first day
+        return accepted_at
+    return max(accepted_at, reveal_opens_at(available_from))
+
+
+def offer_ids_with_exact_location_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[int]:
+    """Offers whose exact place, address and contact the actor may see because one of its organisations
+    holds a claim on them that reveals it. Owners are handled by exchange.selectors."""
     return (
-        Claim.objects.filter(
-            organisation_id__in=actor.organisation_ids,
-            status__in=(ClaimStatus.ACCEPTED, ClaimStatus.COLLECTED),
-        )
+        Claim.objects.filter(claims_revealing_location(now=now), organisation_id__in=actor.organisation_ids)
         .values_list("offer_id", flat=True)
         .distinct()
     )
+
+
+def offers_shown_exactly(*, actor: Actor, offers: Iterable[Offer]) -> set[int]:
+    """Which of `offers` the actor sees at their exact place, with address, contact and pickup
+    instructions: its own organisations' offers, and those on which it holds a revealing claim. One
+    query, none when every offer is the actor's own."""
+    offers = list(offers)
+    foreign = [o.pk for o in offers if o.organisation_id not in actor.organisation_ids]
+    granted: Iterable[int] = (
+        offer_ids_with_exact_location_for(actor=actor).filter(offer_id__in=foreign) if foreign else ()
+    )
+    return offer_exact_location_ids(actor=actor, offers=offers, granted_offer_ids=granted)
+
+
+def offer_exact_location_visible(*, actor: Actor) -> Expression:
+    """The same decision as `offers_shown_exactly`, as a boolean SQL expression on Offer, for queries
+    that pick the location in the database (search)."""
+    if not actor.organisation_ids:
+        return Value(False)
+    exact = offer_exact_location_q(
+        actor=actor, granted_offer_ids=offer_ids_with_exact_location_for(actor=actor)
+    )
+    return Case(When(exact, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+
+def broken_after_reveal() -> Q:
+    """On Claim: a *strike*, a claim its recipient broke after its place was revealed: cancelled by the
+    recipient, or never collected (expired). Counted in reliability as a no-show."""
+    revealed = Q(location_revealed_at__lte=F("closed_at"))
+    cancelled = Q(status=ClaimStatus.CANCELLED, closed_by_party=Party.RECIPIENT)
+    return revealed & (Q(status=ClaimStatus.EXPIRED) | cancelled)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What decides whether an offer accepts a recipient's claim automatically."""
+
+    vouched_handovers: int
+    strikes: int
+    open_automatic: int
+
+    @property
+    def withheld(self) -> str:
+        """Why automatic acceptance does not apply (an AutoAcceptWithheld), or "" when it does."""
+        cap = settings.BOUCLE_AUTO_ACCEPT_STRIKES
+        if self.strikes >= cap:
+            return AutoAcceptWithheld.SUSPENDED
+        if self.vouched_handovers < settings.BOUCLE_AUTO_ACCEPT_MIN_HANDOVERS:
+            return AutoAcceptWithheld.NO_HISTORY
+        # Claims in flight count as strikes to come, or a recipient could open many at once (up to the
+        # open-claims cap) and see every place before its first cancellation counts.
+        if self.strikes + self.open_automatic >= cap:
+            return AutoAcceptWithheld.LIMIT
+        return ""
+
+
+def strikes_since(now: datetime) -> datetime:
+    return now - timedelta(days=settings.BOUCLE_AUTO_ACCEPT_STRIKE_DAYS)
+
+
+def recipient_standing(*, organisation_id: int, now: datetime | None = None) -> Standing:
+    """Two queries. Read under the organisation's row lock (claims/services.py), so that claims and
+    strikes of one recipient are counted one after the other."""
+    now = now or timezone.now()
+    counts = Claim.objects.filter(organisation_id=organisation_id).aggregate(
+        strikes=Count("id", filter=broken_after_reveal() & Q(closed_at__gte=strikes_since(now))),
+        open_automatic=Count("id", filter=Q(status=ClaimStatus.ACCEPTED, auto_accepted=True)),
+    )
+    # Vouched for by the donor: recorded by the donor, the operator or the system, or confirmed
+    # (explicitly or tacitly) when the recipient recorded it itself; never a reversed row.
+    vouched = Handover.objects.filter(
+        Q(recorded_by_organisation__isnull=True)
+        | Q(recorded_by_organisation_id=F("donor_id"))
+        | Q(confirmation__state=ConfirmationState.CONFIRMED),
+        recipient_id=organisation_id,
+        reverses__isnull=True,
+        reversed_by__isnull=True,
+    ).count()
+    return Standing(vouched_handovers=vouched, **counts)
+
+
+def auto_accept_resumes_at(*, organisation_id: int, now: datetime | None = None) -> datetime | None:
+    """When a suspended recipient's strikes fall back under the cap, or None when it is not suspended."""
+    now = now or timezone.now()
+    closed = list(
+        Claim.objects.filter(
+            broken_after_reveal(), organisation_id=organisation_id, closed_at__gte=strikes_since(now)
+        )
+        .order_by("closed_at")
+        .values_list("closed_at", flat=True)
+    )
+    excess = len(closed) - settings.BOUCLE_AUTO_ACCEPT_STRIKES
+    if excess < 0:
+        return None
+    return closed[excess] + timedelta(days=settings.BOUCLE_AUTO_ACCEPT_STRIKE_DAYS)
+
+
+_WITHHELD_REASONS = {
+    AutoAcceptWithheld.NO_HISTORY: RevealReason.AWAITING_DONOR_NO_HISTORY,
+    AutoAcceptWithheld.SUSPENDED: RevealReason.AWAITING_DONOR_AUTO_ACCEPT_SUSPENDED,
+    AutoAcceptWithheld.LIMIT: RevealReason.AWAITING_DONOR_AUTO_ACCEPT_LIMIT,
+}
+
+
+def claim_reveal_reason(claim: Claim) -> str:
+    """For a claim read through `claims_visible_to` (whose `location_shown` applies the rule)."""
+    if claim.location_shown:
+        if claim.status == ClaimStatus.COLLECTED:
+            return RevealReason.COLLECTED
+        return RevealReason.PICKUP_WINDOW_OPEN if claim.auto_accepted else RevealReason.ACCEPTED_BY_DONOR
+    if claim.status == ClaimStatus.ACCEPTED:
+        return RevealReason.BEFORE_PICKUP_WINDOW
+    if claim.status == ClaimStatus.REQUESTED:
+        return _WITHHELD_REASONS.get(claim.auto_accept_withheld, RevealReason.AWAITING_DONOR)
+    return RevealReason.CLAIM_CLOSED
+
+
+def claim_location_revealed_at(claim: Claim) -> datetime | None:
+    """When the place is (or was) shown; None for a claim that is not, or no longer, going to show it."""
+    if claim.status in (ClaimStatus.ACCEPTED, ClaimStatus.COLLECTED):
+        return claim.location_revealed_at
+    return None
+
+
+def claim_reveal_detail(claim: Claim) -> str:
+    """`claim_reveal_reason` in a sentence of the active language, for the parties of the claim."""
+    reason = claim_reveal_reason(claim)
+    if reason == RevealReason.BEFORE_PICKUP_WINDOW:
+        local = claim.location_revealed_at.astimezone(ZoneInfo(settings.TIME_ZONE))
+        when = formats.date_format(local, "DATETIME_FORMAT")
+        return _(
+            "Accepted automatically. The exact place and the contacts are shown from %(when)s (Paris time), "
+            "ahead of the day the lot becomes available."
+        ) % {"when": when}
+    return {
+        RevealReason.ACCEPTED_BY_DONOR: _("The donor accepted: the exact place and the contacts are shown."),
+        RevealReason.PICKUP_WINDOW_OPEN: _(
+            "Accepted automatically; the pickup window is open: the exact place and the contacts are shown."
+        ),
+        RevealReason.COLLECTED: _("Collected: the exact place and the contacts stay shown."),
+        RevealReason.AWAITING_DONOR: _(
+            "The exact place and the contacts are shown once the donor accepts the claim."
+        ),
+        RevealReason.AWAITING_DONOR_NO_HISTORY: _(
+            "This offer accepts claims automatically from recipients with a handover vouched for by a donor; "
+            "the claimant has none yet, so the donor answers this claim. The exact place and the contacts "
+            "are shown once the donor accepts."
+        ),
+        RevealReason.AWAITING_DONOR_AUTO_ACCEPT_SUSPENDED: _(
+            "Automatic acceptance is suspended for the claimant: too many claims were cancelled or not "
+            "collected after their place was shown, in the last %(days)d days. The donor answers this "
+            "claim; the exact place and the contacts are shown once the donor accepts."
+        )
+        % {"days": settings.BOUCLE_AUTO_ACCEPT_STRIKE_DAYS},
+        RevealReason.AWAITING_DONOR_AUTO_ACCEPT_LIMIT: _(
+            "The claimant already holds as many automatically accepted claims not yet collected as allowed; "
+            "the donor answers this one. The exact place and the contacts are shown once the donor accepts."
+        ),
+        RevealReason.CLAIM_CLOSED: _("This claim is closed: the exact place and the contacts are not shown."),
+    }[reason]
 
 
 # Claims ----------------------------------------------------------------------------------------------
@@ -35,10 +249,15 @@ def offer_ids_with_exact_location_for(*, actor: Actor) -> QuerySet[int]:
 
 def claims_visible_to(*, actor: Actor) -> QuerySet[Claim]:
     """Claims where one of the actor's organisations is the claimant (recipient) or the donor; all of
-    them for the operator."""
+    them for the operator. `location_shown`: whether the claim reveals the exact place now."""
     handover = Handover.objects.filter(claim_id=OuterRef("pk"), reverses__isnull=True).values("pk")[:1]
     qs = Claim.objects.select_related("offer", "offer__organisation", "offer__site", "organisation").annotate(
-        handover_id=Subquery(handover)
+        handover_id=Subquery(handover),
+        location_shown=Case(
+            When(claims_revealing_location(), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
     )
     if actor.is_operator:
         return qs
@@ -133,8 +352,9 @@ def handover_get(*, actor: Actor, handover_id: int) -> Handover:
 @dataclass(frozen=True)
 class Reliability:
     """How an organisation has kept its word, as recipient and as donor. `handovers`: claims collected
-    (either side); `no_shows`: accepted claims it never collected (as recipient); `cancellations`:
-    claims it cancelled itself (either side); `declines`: claims on its offers it declined."""
+    (either side); `no_shows`: claims it broke as recipient after their place was revealed (never
+    collected, or cancelled by itself); `cancellations`: other claims it cancelled itself (either side);
+    `declines`: claims on its offers it declined."""
 
     claims_made: int = 0
     claims_received: int = 0
@@ -159,8 +379,12 @@ def reliabilities_of(organisation_ids: list[int] | set[int]) -> dict[int, Reliab
         .annotate(
             made=Count("id"),
             collected=Count("id", filter=Q(status=ClaimStatus.COLLECTED)),
-            no_shows=Count("id", filter=Q(status=ClaimStatus.EXPIRED)),
-            cancelled=Count("id", filter=Q(status=ClaimStatus.CANCELLED, closed_by_party=Party.RECIPIENT)),
+            no_shows=Count("id", filter=broken_after_reveal()),
+            cancelled=Count(
+                "id",
+                filter=Q(status=ClaimStatus.CANCELLED, closed_by_party=Party.RECIPIENT)
+                & ~broken_after_reveal(),
+            ),
         )
         .order_by()
     }

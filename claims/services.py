@@ -12,7 +12,9 @@ cancelling and expiring give back what was taken; a handover gives back what was
 A reversal corrects the ledger, not the stock: goods that left the yard do not come back to the offer,
 and the claim stays collected.
 
-Locks are taken in one order: claimant organisation → claim → offer → ledger row.
+Locks are taken in one order: claimant organisation → claim → offer → ledger row. The claimant's row
+serialises what is counted per recipient: the caps on open claims, and its standing for automatic
+acceptance (strikes and automatically accepted claims, see claims/selectors.py).
 
 Clock. Every service takes `now`, for the system's seeding path only (demo data spread over a year):
 people and API keys always act at the present time.
@@ -48,7 +50,16 @@ from .models import (
     HandoverConfirmation,
     Party,
 )
-from .selectors import claim_get, claim_party_of, handover_get
+from .selectors import (
+    auto_accept_resumes_at,
+    broken_after_reveal,
+    claim_get,
+    claim_party_of,
+    handover_get,
+    location_revealed_at,
+    recipient_standing,
+    strikes_since,
+)
 
 # Units counted in whole numbers.
 COUNTED_UNITS = (Unit.PIECE, Unit.PALLET)
@@ -77,7 +88,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _event(name: str, obj: Claim | Handover | Offer, *, actor: Actor, organisation_id: int | None, **data):
+def _event(
+    name: str,
+    obj: Claim | Handover | Offer | Organisation,
+    *,
+    actor: Actor,
+    organisation_id: int | None,
+    **data,
+):
     event_record(
         name=name,
         aggregate_type=obj._meta.model_name,
@@ -198,10 +216,14 @@ def _require_recipient(organisation: Organisation) -> None:
         )
 
 
+def _lock_claimant(organisation_id: int) -> None:
+    list(Organisation.objects.select_for_update().filter(pk=organisation_id).values_list("pk", flat=True))
+
+
 def _check_caps(*, organisation: Organisation, offer: Offer, quantity: Decimal) -> None:
     """Anti-hoarding caps. The claimant's row is locked first, so two requests of the same organisation
     count one after the other and cannot both slip under a cap."""
-    list(Organisation.objects.select_for_update().filter(pk=organisation.pk).values_list("pk", flat=True))
+    _lock_claimant(organisation.pk)
     open_claims = list(
         Claim.objects.filter(organisation=organisation, status__in=OPEN_CLAIM_STATUSES).select_related(
             "offer", "offer__category"
@@ -247,7 +269,8 @@ def claim_request(
     now: datetime | None = None,
 ) -> Claim:
     """A verified association or project asks for `quantity` of a published offer. Accepted at once when
-    the offer auto-accepts (and then refused as a whole if the quantity is no longer there)."""
+    the offer auto-accepts and the claimant is in good standing (and then refused as a whole if the
+    quantity is no longer there); otherwise left requested for the donor, with the reason."""
     now = _clock(actor, now)
     actor.require_write()
     organisation = actor.acting_organisation(organisation_id)
@@ -263,6 +286,9 @@ def claim_request(
     if offer.available_until is not None and offer.available_until <= now:
         raise _unavailable(offer, now)
     _check_caps(organisation=organisation, offer=offer, quantity=quantity)
+    withheld = ""
+    if offer.auto_accept_claims:  # read under the claimant's lock taken by _check_caps
+        withheld = recipient_standing(organisation_id=organisation.pk, now=now).withheld
 
     claim = Claim.objects.create(
         offer=offer,
@@ -271,6 +297,7 @@ def claim_request(
         quantity=quantity,
         message=message,
         status=ClaimStatus.REQUESTED,
+        auto_accept_withheld=withheld,
     )
     if actor.system:  # backdated seeding: the request happened at `now`
         Claim.objects.filter(pk=claim.pk).update(created_at=now)
@@ -282,9 +309,10 @@ def claim_request(
         organisation_id=organisation.pk,
         offer_id=offer.pk,
         quantity=quantity,
+        auto_accept_withheld=withheld,
         at=now,
     )
-    if offer.auto_accept_claims:
+    if offer.auto_accept_claims and not withheld:
         _accept(claim=claim, actor=actor, now=now, pickup_deadline=None, automatic=True)
     return claim_get(actor=actor, claim_id=claim.pk)
 
@@ -293,10 +321,27 @@ def _accept(
     *, claim: Claim, actor: Actor, now: datetime, pickup_deadline: datetime | None, automatic: bool
 ) -> None:
     _take(offer_id=claim.offer_id, quantity=claim.quantity, actor=actor, now=now)
+    available_from = claim.offer.available_from
     claim.status = ClaimStatus.ACCEPTED
     claim.accepted_at = now
-    claim.pickup_deadline = pickup_deadline or now + timedelta(days=settings.BOUCLE_PICKUP_DAYS)
-    claim.save(update_fields=["status", "accepted_at", "pickup_deadline", "updated_at"])
+    claim.auto_accepted = automatic
+    claim.location_revealed_at = location_revealed_at(
+        accepted_at=now, available_from=available_from, automatic=automatic
+    )
+    # Counted from when the lot can be collected: a lot available next month is not a no-show next week.
+    claim.pickup_deadline = pickup_deadline or max(now, available_from) + timedelta(
+        days=settings.BOUCLE_PICKUP_DAYS
+    )
+    claim.save(
+        update_fields=[
+            "status",
+            "accepted_at",
+            "auto_accepted",
+            "location_revealed_at",
+            "pickup_deadline",
+            "updated_at",
+        ]
+    )
     _event(
         "claim.accepted",
         claim,
@@ -304,6 +349,7 @@ def _accept(
         organisation_id=claim.offer.organisation_id,
         automatic=automatic,
         pickup_deadline=claim.pickup_deadline,
+        location_revealed_at=claim.location_revealed_at,
         at=now,
     )
 
@@ -411,6 +457,7 @@ def claim_cancel(*, actor: Actor, claim_id: int, reason: str = "", now: datetime
     )
     if party is None:  # pragma: no cover - claim_get already scoped the claim to parties and operators
         raise NotFound(_("No such claim."))
+    _lock_claimant(claim.organisation_id)
     claim = _locked_claim(claim)
     if claim.status not in OPEN_CLAIM_STATUSES:
         raise Conflict(
@@ -432,6 +479,7 @@ def claim_cancel(*, actor: Actor, claim_id: int, reason: str = "", now: datetime
         reason=reason,
         quantity_returned=claim.quantity if was_accepted else Decimal("0"),
     )
+    _count_strike(claim=claim, actor=actor, now=now)
     _close_if_done(offer_id=claim.offer_id, actor=actor, now=now)
     return claim_get(actor=actor, claim_id=claim.pk)
 
@@ -443,8 +491,12 @@ def claim_expire(*, claim_id: int, now: datetime | None = None) -> bool:
     twice or concurrently."""
     actor = Actor.for_system()
     now = _clock(actor, now)
-    claim = Claim.objects.select_for_update(of=("self",)).select_related("offer").filter(pk=claim_id).first()
-    if claim is None or claim.status != ClaimStatus.ACCEPTED or claim.pickup_deadline >= now:
+    claimant_id = Claim.objects.filter(pk=claim_id).values_list("organisation_id", flat=True).first()
+    if claimant_id is None:
+        return False
+    _lock_claimant(claimant_id)
+    claim = Claim.objects.select_for_update(of=("self",)).select_related("offer").get(pk=claim_id)
+    if claim.status != ClaimStatus.ACCEPTED or claim.pickup_deadline >= now:
         return False
     _close(claim, status=ClaimStatus.EXPIRED, party=Party.SYSTEM, reason="no-show", now=now)
     _give_back(offer_id=claim.offer_id, quantity=claim.quantity, actor=actor, now=now)
@@ -457,7 +509,33 @@ def claim_expire(*, claim_id: int, now: datetime | None = None) -> bool:
         pickup_deadline=claim.pickup_deadline,
         quantity_returned=claim.quantity,
     )
+    _count_strike(claim=claim, actor=actor, now=now)
     return True
+
+
+def _count_strike(*, claim: Claim, actor: Actor, now: datetime) -> None:
+    """A claim its recipient broke after its place was revealed is a strike. The strike that brings the
+    recipient to BOUCLE_AUTO_ACCEPT_STRIKES suspends automatic acceptance for it (claims/selectors.py)
+    and tells the operator. The caller holds the recipient's row lock: concurrent strikes are counted
+    one after the other, so the suspension is recorded once."""
+    if not Claim.objects.filter(broken_after_reveal(), pk=claim.pk).exists():
+        return
+    organisation_id = claim.organisation_id
+    strikes = Claim.objects.filter(
+        broken_after_reveal(), organisation_id=organisation_id, closed_at__gte=strikes_since(now)
+    ).count()
+    if strikes != settings.BOUCLE_AUTO_ACCEPT_STRIKES:
+        return
+    _event(
+        "organisation.auto_accept_suspended",
+        Organisation.objects.get(pk=organisation_id),
+        actor=actor,
+        organisation_id=organisation_id,
+        strikes=strikes,
+        days=settings.BOUCLE_AUTO_ACCEPT_STRIKE_DAYS,
+        claim_id=claim.pk,
+        resumes_at=auto_accept_resumes_at(organisation_id=organisation_id, now=now),
+    )
 
 
 def claims_overdue(*, now: datetime | None = None, limit: int = 1000) -> list[int]:

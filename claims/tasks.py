@@ -1,14 +1,21 @@
 """Background work on claims and the ledger. Periodic tasks run on the beat schedule
 (CELERY_BEAT_SCHEDULE in config/settings/base.py); `decline_requests_on_dead_offer` is subscribed to the
-offers layer's events (see apps.py). All reload by id and are safe to run twice."""
+offers layer's events, `tell_operator_auto_accept_suspended` to this layer's own (see apps.py). All
+reload by id and are safe to run twice."""
 
 from __future__ import annotations
 
+import smtplib
+
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
+from django.utils.dateparse import parse_datetime
 
 from core.events import event_consume
 from core.models import DomainEvent
+from organisations.emails import operator_language, send_email
+from organisations.models import Organisation
 
 from .services import (
     claim_expire,
@@ -20,6 +27,8 @@ from .services import (
 
 DEAD_OFFER_CONSUMER = "claims.dead_offers"
 DEAD_OFFER_EVENTS = ("offer.withdrawn", "offer.closed", "offer.expired")
+SUSPENSION_CONSUMER = "claims.auto_accept_suspended"
+SUSPENSION_EVENT = "organisation.auto_accept_suspended"
 
 
 @shared_task(name="claims.tasks.expire_no_shows", ignore_result=True)
@@ -55,3 +64,35 @@ def _decline_requests(event: DomainEvent) -> None:
 def decline_requests_on_dead_offer(*, event_id: int) -> bool:
     """An offer was withdrawn, closed or expired: its requested claims are declined by the system."""
     return event_consume(consumer=DEAD_OFFER_CONSUMER, event_id=event_id, handler=_decline_requests)
+
+
+def _tell_operator(event: DomainEvent) -> None:
+    organisation = Organisation.objects.filter(pk=event.aggregate_id).first()
+    if organisation is None:
+        return
+    resumes_at = event.payload.get("resumes_at")
+    send_email(
+        "auto_accept_suspended",
+        to=settings.BOUCLE_OPERATOR_EMAIL,
+        language=operator_language(),
+        context={
+            "organisation": organisation,
+            "strikes": event.payload["strikes"],
+            "days": event.payload["days"],
+            "resumes_at": parse_datetime(resumes_at) if resumes_at else None,
+        },
+    )
+
+
+@shared_task(
+    name="claims.tasks.tell_operator_auto_accept_suspended",
+    ignore_result=True,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, OperationalError),
+    retry_backoff=True,
+    max_retries=8,
+)
+def tell_operator_auto_accept_suspended(*, event_id: int) -> bool:
+    """A recipient reached BOUCLE_AUTO_ACCEPT_STRIKES strikes: the operator gets one e-mail per event (the
+    consumption and the e-mail commit together, so a failed send is retried and a redelivery sends
+    nothing)."""
+    return event_consume(consumer=SUSPENSION_CONSUMER, event_id=event_id, handler=_tell_operator)

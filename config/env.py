@@ -6,6 +6,7 @@ A value already present in the process environment always wins over the file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -49,6 +50,37 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default or " ").split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+_PERIOD_SECONDS = {
+    **dict.fromkeys(("s", "sec", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+}
+
+
+def parse_rate(rate: str | None) -> tuple[int, int] | None:
+    """A rate such as `300/min`, `5/15min` or `100/h` → (count, period in seconds); `none` or None → None
+    (no limit). DRF's own spellings (`20/minute`, `1000/day`) read the same."""
+    if rate is None or rate.strip().lower() in {"none", "off"}:
+        return None
+    match = _RATE.match(rate.lower())
+    period = int(match.group(2) or 1) * _PERIOD_SECONDS.get(match.group(3), 0) if match else 0
+    if not period:
+        raise ValueError(f"not a rate: {rate!r} (expected e.g. 300/min, 5/15min, 100/h or none)")
+    return int(match.group(1)), period
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate (see parse_rate), checked when the settings load so that a typo stops the process at once."""
+    value = env_str(name, default)
+    try:
+        parse_rate(value)
+    except ValueError as error:
+        raise RuntimeError(f"The environment variable {name}: {error}") from None
+    return value
 
 
 def database_from_url(url: str) -> dict:

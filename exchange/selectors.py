@@ -1,6 +1,6 @@
 """Reads of offers, scoped to the actor: owners see all their offers, everyone authenticated sees offers
-that have been public, and only the owner (or whom the caller names, e.g. a recipient with an accepted
-claim) sees the exact place."""
+that have been public, and only the owner (or whom the claims layer names: a recipient whose claim
+reveals the place) sees the exact place."""
 
 from __future__ import annotations
 
@@ -75,12 +75,17 @@ def offer_exact_location_ids(
     *, actor: Actor, offers: Iterable[Offer], granted_offer_ids: Iterable[int] = ()
 ) -> set[int]:
     """Which of `offers` the actor may see at their exact place, with address, contact and pickup
-    instructions: its own organisations' offers, plus `granted_offer_ids` (the claims layer's offers on
-    which the actor holds an accepted claim: exchange cannot ask claims itself). Everyone else, the
-    operator included, sees the site's stable approximate point."""
+    instructions: its own organisations' offers, plus `granted_offer_ids` (offers on which the actor
+    holds a claim that reveals the place: the claims layer decides, see claims/selectors.py, which is
+    where callers go). Everyone else, the operator included, sees the site's stable approximate point."""
     granted = set(granted_offer_ids)
     own = actor.organisation_ids
     return {offer.pk for offer in offers if offer.organisation_id in own or offer.pk in granted}
+
+
+def offer_exact_location_q(*, actor: Actor, granted_offer_ids: QuerySet[int]) -> Q:
+    """`offer_exact_location_ids` as a condition on Offer, for queries that decide in the database."""
+    return Q(organisation_id__in=actor.organisation_ids) | Q(pk__in=granted_offer_ids)
 
 
 def offer_photo_get(*, actor: Actor, offer_id: int, photo_id: int) -> OfferPhoto:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +21,7 @@ from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind, Site
 
 from .models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
-from .photos import photo_inspect
+from .photos import photo_clean, photo_metadata_found, photo_rebuild
 from .rules import (
     EDITABLE_FIELDS,
     EDITABLE_STATUSES,
@@ -413,9 +414,11 @@ def offers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 500) 
 
 @transaction.atomic
 def offer_photo_add(*, actor: Actor, offer: Offer | int, image: File) -> OfferPhoto:
-    """Store a JPEG, PNG or WebP photo (type read from the bytes). At most MAX_PHOTOS_PER_OFFER: the
-    offer's row lock serialises concurrent uploads, so the count cannot be overtaken."""
+    """Store a JPEG, PNG or WebP photo (type read from the bytes), rebuilt without its metadata (its GPS
+    position above all: exchange.photos). At most MAX_PHOTOS_PER_OFFER: the offer's row lock serialises
+    concurrent uploads, so the count cannot be overtaken. The image is decoded before the lock is taken."""
     actor.require_write()
+    clean = photo_clean(image)
     offer = _lock_owned(actor, offer)
     _require_status(
         offer, EDITABLE_STATUSES, _("The offer's status is %(status)s: it cannot be given photos.")
@@ -427,14 +430,15 @@ def offer_photo_add(*, actor: Actor, offer: Offer | int, image: File) -> OfferPh
             code="too_many_photos",
             extra={"max_photos": MAX_PHOTOS_PER_OFFER},
         )
-    info = photo_inspect(image)
     photo = OfferPhoto(
         offer=offer,
-        content_type=info.content_type,
-        size_bytes=info.size_bytes,
+        content_type=clean.content_type,
+        size_bytes=len(clean.content),
         position=max(photos, default=-1) + 1,
     )
-    photo.image.save(f"{uuid.uuid4().hex}.{info.extension}", image, save=False)
+    name = f"{uuid.uuid4().hex}.{clean.extension}"
+    # Named, or ImageField takes it for no file and leaves width and height empty.
+    photo.image.save(name, ContentFile(clean.content, name=name), save=False)
     stored = photo.image.name
     # The file is written before the row: remove it again if the row cannot be written.
     try:
@@ -460,3 +464,37 @@ def offer_photo_delete(*, actor: Actor, offer: Offer | int, photo_id: int) -> No
     transaction.on_commit(lambda: storage.delete(name))
     offer.save(update_fields=["updated_at"])
     _record(offer, "offer.updated", actor.label, fields=["photos"], photo_removed=photo_id)
+
+
+def offer_photo_strip_metadata(*, photo_id: int) -> bool:
+    """Rebuild a photo stored before uploads were cleaned (exchange.photos), keeping its id and URL: a
+    new file, the row pointed at it, the old file removed once committed. False when the photo is gone
+    or has nothing to strip, so running it again changes nothing. No lock is held while decoding: the
+    row is switched only if it still names the file that was read. Raises PhotoRejected when the stored
+    file cannot be read as a photo."""
+    photo = OfferPhoto.objects.filter(pk=photo_id).first()
+    if photo is None:
+        return False
+    storage, old_name = photo.image.storage, photo.image.name
+    with storage.open(old_name, "rb") as stored:
+        data = stored.read()
+    if not photo_metadata_found(data):
+        return False
+    clean = photo_rebuild(data)
+    new_name = storage.save(
+        photo.image.field.generate_filename(photo, f"{uuid.uuid4().hex}.{clean.extension}"),
+        ContentFile(clean.content),
+    )
+    with transaction.atomic():
+        switched = OfferPhoto.objects.filter(pk=photo_id, image=old_name).update(
+            image=new_name,
+            content_type=clean.content_type,
+            size_bytes=len(clean.content),
+            width=clean.width,
+            height=clean.height,
+        )
+        if switched:
+            transaction.on_commit(lambda: storage.delete(old_name))
+    if not switched:  # deleted or replaced meanwhile
+        storage.delete(new_name)
+    return bool(switched)

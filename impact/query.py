@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -127,11 +128,17 @@ def _invalid(field_name: str, message: str, code: str = "invalid") -> InvalidInp
     return InvalidInput(message, code=code, field_errors={field_name: [message]})
 
 
+@cache
+def time_zone_names() -> frozenset[str]:
+    """The zones of the tz database. ZoneInfo() alone also opens what is not a zone: a directory
+    (`Europe`: IsADirectoryError) or `localtime`, the server's own zone, which no client means."""
+    return frozenset(available_timezones() - {"localtime"})
+
+
 def time_zone_get(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _invalid("tz", _("Unknown time zone; use an IANA name such as Europe/Paris.")) from exc
+    if name not in time_zone_names():
+        raise _invalid("tz", _("Unknown time zone; use an IANA name such as Europe/Paris."))
+    return ZoneInfo(name)
 
 
 def period_check(date_from: date, date_to: date) -> None:
@@ -165,7 +172,7 @@ def category_resolve(reference: str | int) -> Category:
     lookup = Q(key=reference) | (Q(pk=int(reference)) if reference.isdigit() else Q(pk__in=[]))
     category = Category.objects.filter(lookup).first()
     if category is None:
-        raise _invalid("category", _("Unknown category."))
+        raise NotFound(_("Unknown category."))
     return category
 
 
@@ -180,13 +187,14 @@ def category_and_descendant_ids(category: Category) -> tuple[int, ...]:
 def factor_version_resolve(code: str) -> FactorVersion:
     version = FactorVersion.objects.filter(code=code, published_at__isnull=False).first()
     if version is None:
-        raise _invalid("factor_version", _("No published factor version has this code."))
+        raise NotFound(_("No published factor version has this code."))
     return version
 
 
 def stats_query_resolve(*, actor: Actor, params: StatsParams, scope: StatsScope | None = None) -> StatsQuery:
-    """Check and resolve a request against the actor's scope. Raises InvalidInput (400) for a bad period,
-    time zone, category or factor version, NotFound (404) for a territory unknown or out of scope."""
+    """Check and resolve a request against the actor's scope. Raises InvalidInput (400) for a bad period
+    or time zone, NotFound (404) for a category or factor version that does not exist, or a territory
+    unknown or out of scope."""
     tz = time_zone_get(params.tz)
     period_check(params.date_from, params.date_to)
     for name, kind in (("donor_kind", params.donor_kind), ("recipient_kind", params.recipient_kind)):

@@ -18,7 +18,6 @@ from django.contrib.gis.geos import Point
 from django.contrib.postgres.search import SearchQuery
 from django.db.models import (
     BooleanField,
-    Case,
     Count,
     F,
     FloatField,
@@ -28,14 +27,13 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from claims.selectors import offer_ids_with_exact_location_for
-from core.errors import InvalidInput
+from claims.selectors import offer_exact_location_visible
+from core.errors import InvalidInput, NotFound
 from exchange.models import Offer, OfferPhoto, OfferStatus
 from inventory.models import Category
 from organisations.actors import Actor
@@ -182,7 +180,7 @@ class OfferHit:
 def _category_path(category_id: int) -> str:
     path = Category.objects.filter(pk=category_id).values_list("path", flat=True).first()
     if path is None:
-        raise InvalidInput(_("Unknown category."), field_errors={"category": [_("No category has this id.")]})
+        raise NotFound(_("No category has this id."))
     return path
 
 
@@ -249,20 +247,14 @@ def with_shown_location(qs: QuerySet[Offer], *, actor: Actor, point: Point) -> Q
     """`qs` (made from hit_columns()) with the distance from `point` to both locations, and which of the
     two the actor may see.
 
-    The owner's members and keys, and a recipient with an accepted claim, see the exact site; everyone
-    else sees the stable grid-cell centre (organisations.geo) and distances measured from it. Both are
-    measured in SQL (cheap on the few rows returned) and Python picks one, so the visibility test is
-    written once per row."""
-    if actor.organisation_ids:
-        exact = Q(organisation_id__in=actor.organisation_ids) | Q(
-            id__in=offer_ids_with_exact_location_for(actor=actor)
-        )
-        exact_visible = Case(When(exact, then=Value(True)), default=Value(False))
-    else:
-        exact_visible = Value(False)
+    The owner's members and keys, and a recipient holding a claim that reveals the place, see the exact
+    site (claims/selectors.py decides, as for every other view of an offer); everyone else sees the
+    stable grid-cell centre (organisations.geo) and distances measured from it. Both are measured in SQL
+    (cheap on the few rows returned) and Python picks one, so the visibility test is written once per
+    row."""
     origin = Origin(point.x, point.y)
     return qs.annotate(
-        exact_visible=exact_visible,
+        exact_visible=offer_exact_location_visible(actor=actor),
         public_distance_m=SphereDistance("public_location", origin),
         exact_distance_m=SphereDistance("location", origin),
     )

@@ -1,5 +1,6 @@
 """The operator's admin. Changes with a meaning in the domain (verifying, creating or editing an
-organisation, placing a site, revoking a key) go through the same services as the API, acting as the
+organisation, placing a site, revoking a key, removing a member, deactivating a person or changing their
+password, which end that person's sessions) go through the same services as the API, acting as the
 logged-in operator; invitations and keys are created through the API, where their secret is handed over."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.gis.geos import Point
@@ -19,7 +22,7 @@ from core.errors import DomainError
 
 from . import services
 from .actors import Actor
-from .models import ApiKey, Invitation, Membership, Organisation, Site, User
+from .models import ApiKey, Invitation, Membership, Organisation, Registration, Site, User
 from .validators import IdentifierErrors, organisation_identifiers
 
 
@@ -48,6 +51,20 @@ class OperatorOnly:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return super().has_delete_permission(request, obj) and self._is_operator(request)
+
+
+class MembershipsThroughServices:
+    """A membership deleted in an inline is removed by membership_remove, which ends the person's
+    sessions; added and edited ones are saved as usual."""
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        for membership in formset.save(commit=False):
+            membership.save()
+        for membership in formset.deleted_objects:
+            services.membership_remove(actor=_actor(request), membership_id=membership.pk)
+        formset.save_m2m()
 
 
 # --- People -------------------------------------------------------------------------------------------
@@ -81,7 +98,7 @@ class MembershipOfUserInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(MembershipsThroughServices, DjangoUserAdmin):
     form = EmailUserChangeForm
     add_form = EmailUserCreationForm
     fieldsets = (
@@ -101,6 +118,20 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "first_name", "last_name")
     ordering = ("email",)
     inlines = [MembershipOfUserInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.user_revoke_tokens(user=obj, reason="deactivated", actor=_actor(request).label)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the form was valid and saved
+            user = self.get_object(request, unquote(id))
+            services.user_revoke_tokens(user=user, reason="password_changed", actor=_actor(request).label)
+            if user.pk == request.user.pk:
+                update_session_auth_hash(request, user)  # an operator changing their own stays logged in
+        return response
 
 
 # --- Organisations ------------------------------------------------------------------------------------
@@ -154,7 +185,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(OperatorOnly, admin.ModelAdmin):
+class OrganisationAdmin(OperatorOnly, MembershipsThroughServices, admin.ModelAdmin):
     form = OrganisationAdminForm
     list_display = ("name", "kind", "siret", "rna", "is_verified", "created_at")
     list_filter = ("kind", VerifiedFilter)
@@ -301,6 +332,15 @@ class InvitationAdmin(ReadOnly, admin.ModelAdmin):
         if obj.accepted_at:
             return _("accepted")
         return _("expired") if obj.expires_at <= timezone.now() else _("pending")
+
+
+@admin.register(Registration)
+class RegistrationAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("user", "organisation", "created_at", "expires_at", "confirmed_at")
+    list_filter = (("confirmed_at", admin.EmptyFieldListFilter),)
+    search_fields = ("user__email", "organisation__name")
+    list_select_related = ("user", "organisation")
+    readonly_fields = ("token_hash",)
 
 
 @admin.register(ApiKey)

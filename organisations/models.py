@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
@@ -47,6 +49,15 @@ class User(AbstractUser):
     preferred_language = models.CharField(
         _("preferred language"), max_length=2, choices=[("fr", "Français"), ("en", "English")], default="fr"
     )
+    # Every token and dashboard session carries the epoch it was opened in; revoking them all
+    # (services.user_revoke_tokens) moves the epoch on. A counter, not a time: a token's `iat` has whole
+    # seconds, so it could not tell a token issued just before a revocation from one issued just after.
+    token_epoch = models.PositiveIntegerField(
+        _("session epoch"),
+        default=0,
+        editable=False,
+        help_text=_("Goes up each time every session of this person is ended."),
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -59,6 +70,26 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    # Django keeps an HMAC of the password in each session and ends the session when it no longer
+    # matches (a password change or reset). Mixing the epoch in ends dashboard sessions on every
+    # revocation too. Epoch 0 keeps Django's own value, so sessions opened before epochs existed live on.
+    def get_session_auth_hash(self) -> str:
+        return self._session_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self):
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=secret)
+
+    def _session_hash(self, *, secret: str | None) -> str:
+        if not self.token_epoch:
+            return self._get_session_auth_hash(secret=secret)
+        return salted_hmac(
+            "organisations.User.session_hash",
+            f"{self.password}\x00{self.token_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
 
 class OrganisationKind(models.TextChoices):
@@ -152,6 +183,35 @@ class Invitation(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organisation} ({self.role})"
+
+
+class Registration(TimeStampedModel):
+    """A sign-up waiting for its e-mail address to be confirmed. Until then the person cannot log in and
+    the organisation waits outside the operator's list; unconfirmed ones are deleted once expired. The
+    confirmation code goes out by e-mail only: the database keeps its SHA-256."""
+
+    user = models.OneToOneField(User, models.CASCADE, related_name="registration")
+    organisation = models.OneToOneField(Organisation, models.CASCADE, related_name="registration")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("registration")
+        verbose_name_plural = _("registrations")
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(confirmed_at__isnull=True), name="registration_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.organisation}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.confirmed_at is None
 
 
 class Site(TimeStampedModel):

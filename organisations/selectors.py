@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound
@@ -51,11 +51,14 @@ def api_keys_visible_to(*, actor: Actor, organisation_id: int | None = None) -> 
 
 
 def organisations_pending_verification(*, actor: Actor) -> QuerySet[Organisation]:
-    """Self-registered organisations not verified yet, oldest first (operators only)."""
+    """Self-registered organisations not verified yet, oldest first (operators only). A sign-up whose
+    e-mail address is not confirmed yet is not the operator's business."""
     if not actor.is_operator:
         return Organisation.objects.none()
-    return Organisation.objects.filter(verified_at__isnull=True, kind__in=SELF_REGISTERED_KINDS).order_by(
-        "created_at", "id"
+    return (
+        Organisation.objects.filter(verified_at__isnull=True, kind__in=SELF_REGISTERED_KINDS)
+        .filter(Q(registration__isnull=True) | Q(registration__confirmed_at__isnull=False))
+        .order_by("created_at", "id")
     )
 
 

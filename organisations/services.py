@@ -1,20 +1,29 @@
-"""State changes of organisations, memberships, sites and API keys. One function per change, in a
-transaction, called alike by views, the admin, commands and tasks."""
+"""State changes of organisations, sign-ups, memberships, sites, API keys, passwords and sessions. One
+function per change, in a transaction, called alike by views, the admin, commands and tasks."""
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TypeVar
 
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, ProtectedError
 from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from core.events import event_record
 from territories.selectors import territory_containing
 
@@ -29,11 +38,15 @@ from .models import (
     MembershipRole,
     Organisation,
     OrganisationKind,
+    Registration,
     Site,
     User,
 )
 from .tokens import hash_token
 from .validators import IdentifierErrors, organisation_identifiers
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SITE_FIELDS = ("name", "address", "opening_notes")
 
@@ -200,13 +213,20 @@ def _save_or_field_error(obj, *, prefix: str = "") -> None:
 
 
 def _user_new(
-    *, email: str, password: str | None, first_name: str, last_name: str, preferred_language: str
+    *,
+    email: str,
+    password: str | None,
+    first_name: str,
+    last_name: str,
+    preferred_language: str,
+    is_active: bool = True,
 ) -> User:
     user = User(
         email=User.objects.normalize_email(email).lower(),
         first_name=first_name,
         last_name=last_name,
         preferred_language=preferred_language if preferred_language in LANGUAGES else "fr",
+        is_active=is_active,
     )
     if password:
         user.set_password(password)
@@ -225,16 +245,28 @@ def organisation_register(
     last_name: str,
     preferred_language: str,
     organisation: Mapping[str, str],
-) -> Membership:
-    """A person signs up with their organisation (company, association or project). The organisation
-    starts unverified, the person is its administrator, and the operator is told by e-mail."""
+) -> None:
+    """A person signs up with their organisation (company, association or project). The outcome is the
+    same, to the caller, whether or not the address already has an account, so that nobody learns who is
+    registered: the input is checked alike, the password is hashed alike, and the rest goes by e-mail.
+
+    - A new address gets an inactive account, an unverified organisation it administers, and a
+      confirmation code (registration_confirm activates them and tells the operator).
+    - An address with an account: its owner is told by e-mail that someone tried to sign up with it.
+    - An address whose sign-up is still unconfirmed gets a fresh code for that sign-up, whose details
+      and expiry stay as they were: a stranger cannot rewrite them, nor keep them alive."""
     errors: dict[str, list[str]] = {}
     email = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email__iexact=email).exists():
-        errors["email"] = [_duplicate_message("email")]
     candidate = User(email=email, first_name=first_name, last_name=last_name)
     if password_errors := _password_errors(password, candidate):
         errors["password"] = password_errors
+    # Sending the same form again (the first e-mail got lost) must not trip on the SIRET that the
+    # unconfirmed sign-up holds: that one answers 202 and gets its code again.
+    own_pending_organisation = (
+        Registration.objects.filter(user__email__iexact=email, confirmed_at__isnull=True)
+        .values_list("organisation_id", flat=True)
+        .first()
+    )
     kind = organisation.get("kind", "")
     if kind not in SELF_REGISTERED_KINDS:
         errors["organisation.kind"] = [
@@ -242,33 +274,175 @@ def organisation_register(
         ]
     else:
         (siret, rna), identifier_errors = _identifier_errors(
-            kind=kind, siret=organisation.get("siret", ""), rna=organisation.get("rna", "")
+            kind=kind,
+            siret=organisation.get("siret", ""),
+            rna=organisation.get("rna", ""),
+            exclude_id=own_pending_organisation,
         )
         errors.update({f"organisation.{field}": messages for field, messages in identifier_errors.items()})
     if errors:
         raise _invalid(errors)
 
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is None:
+        try:
+            _registration_new(
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                preferred_language=preferred_language,
+                kind=kind,
+                organisation=organisation,
+                siret=siret,
+                rna=rna,
+            )
+            return
+        except InvalidInput as exc:
+            if "email" not in exc.field_errors:
+                raise
+        # A concurrent sign-up took the address between the check and the insert: from here on it
+        # is an address with an account like any other.
+        existing = User.objects.get(email__iexact=email)
+    # The new-address branch hashes the password: hash it here too, so the answer takes as long.
+    make_password(password)
+    _registration_of_existing_address(existing)
+
+
+def _registration_new(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    preferred_language: str,
+    kind: str,
+    organisation: Mapping[str, str],
+    siret: str,
+    rna: str,
+) -> Registration:
     user = _user_new(
         email=email,
         password=password,
         first_name=first_name,
         last_name=last_name,
         preferred_language=preferred_language,
+        is_active=False,
     )
     org = Organisation(kind=kind, **{f: organisation.get(f, "") for f in ORGANISATION_FIELDS})
     org.siret, org.rna = siret, rna
     _save_or_field_error(org, prefix="organisation.")
-    membership = Membership.objects.create(user=user, organisation=org, role=MembershipRole.ADMIN)
+    Membership.objects.create(user=user, organisation=org, role=MembershipRole.ADMIN)
+    raw = secrets.token_urlsafe(32)
+    registration = Registration.objects.create(
+        user=user,
+        organisation=org,
+        token_hash=hash_token(raw),
+        expires_at=timezone.now() + timedelta(days=settings.BOUCLE_REGISTRATION_CONFIRM_DAYS),
+    )
+    event_record(
+        name="registration.requested",
+        aggregate_type="registration",
+        aggregate_id=registration.pk,
+        actor=f"user:{user.pk}",
+        organisation_id=org.pk,
+        payload={"kind": kind},
+    )
+    # The raw code cannot be reloaded from the database, so the task carries it.
+    _after_commit(tasks.send_registration_confirmation, registration_id=registration.pk, token=raw)
+    return registration
+
+
+def _registration_of_existing_address(user: User) -> None:
+    registration = (
+        Registration.objects.select_for_update().filter(user=user, confirmed_at__isnull=True).first()
+    )
+    if registration is not None:
+        if registration.expires_at <= timezone.now():
+            return  # about to be pruned; a new sign-up is possible once it is
+        raw = secrets.token_urlsafe(32)
+        registration.token_hash = hash_token(raw)
+        registration.save(update_fields=["token_hash", "updated_at"])
+        event_record(
+            name="registration.code_resent",
+            aggregate_type="registration",
+            aggregate_id=registration.pk,
+            organisation_id=registration.organisation_id,
+        )
+        _after_commit(tasks.send_registration_confirmation, registration_id=registration.pk, token=raw)
+        return
+    if not user.is_active:
+        return  # deactivated by the operator: nothing to tell
+    event_record(name="registration.address_taken", aggregate_type="user", aggregate_id=user.pk)
+    _after_commit(tasks.send_registration_attempt_notice, user_id=user.pk)
+
+
+def _registration_token_invalid() -> InvalidInput:
+    message = _("This confirmation code is not valid, or has expired; sign up again for a new one.")
+    return InvalidInput(message, code="registration_token_invalid", field_errors={"token": [message]})
+
+
+@transaction.atomic
+def registration_confirm(*, token: str) -> User:
+    """The code from the confirmation e-mail activates the account; the organisation then waits for the
+    operator's verification, and the operator is told. A code works once, until its sign-up expires."""
+    registration = (
+        Registration.objects.select_for_update()
+        .select_related("user", "organisation")
+        .filter(token_hash=hash_token(token or ""))
+        .first()
+    )
+    now = timezone.now()
+    if registration is None or not registration.is_pending or registration.expires_at <= now:
+        raise _registration_token_invalid()
+    user, org = registration.user, registration.organisation
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    registration.confirmed_at = now
+    registration.save(update_fields=["confirmed_at", "updated_at"])
     event = event_record(
         name="organisation.registered",
         aggregate_type="organisation",
         aggregate_id=org.pk,
         actor=f"user:{user.pk}",
         organisation_id=org.pk,
-        payload={"kind": kind},
+        payload={"kind": org.kind},
     )
     _after_commit(tasks.send_registration_notice, event_id=event.pk)
-    return membership
+    return user
+
+
+def registrations_prune(*, now: datetime | None = None) -> int:
+    """Deletes the sign-ups left unconfirmed past their expiry: the inactive account, and its organisation
+    unless someone else joined it or it holds records meanwhile (then it stays for the operator). For the
+    beat; one transaction each. Returns how many were deleted."""
+    now = now or timezone.now()
+    # An account the operator activated by hand is theirs to keep.
+    expired = Registration.objects.filter(
+        confirmed_at__isnull=True, expires_at__lte=now, user__is_active=False
+    )
+    deleted = 0
+    for registration_id in expired.order_by("id").values_list("id", flat=True):
+        with transaction.atomic():
+            registration = expired.select_for_update(of=("self",)).filter(pk=registration_id).first()
+            if registration is None:
+                continue  # confirmed in the meantime
+            user_id, org_id = registration.user_id, registration.organisation_id
+            if not Membership.objects.filter(organisation_id=org_id).exclude(user_id=user_id).exists():
+                try:
+                    with transaction.atomic():
+                        Organisation.objects.filter(pk=org_id).delete()
+                except ProtectedError:
+                    logger.warning("organisation %s of an expired sign-up kept: it holds records", org_id)
+            User.objects.filter(pk=user_id, is_active=False).delete()
+            event_record(
+                name="registration.expired",
+                aggregate_type="registration",
+                aggregate_id=registration_id,
+                organisation_id=org_id,
+            )
+            deleted += 1
+    return deleted
 
 
 @transaction.atomic
@@ -581,3 +755,225 @@ def api_key_revoke(*, actor: Actor, api_key_id: int) -> ApiKey:
             payload={"prefix": key.prefix},
         )
     return key
+
+
+# ---------------------------------------------------------------------------------------------------
+# Memberships
+# ---------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_remove(*, actor: Actor, membership_id: int) -> None:
+    """An administrator of the organisation, or the operator, removes a person from it. Every session of
+    that person ends at once: they log in again for one scoped to what they still belong to. An
+    administrator cannot remove the organisation's last administrator (the operator can)."""
+    membership = Membership.objects.select_for_update().filter(pk=membership_id).first()
+    if membership is None:
+        raise NotFound(_("No such member."))
+    actor.require_admin(membership.organisation_id)
+    if (
+        membership.role == MembershipRole.ADMIN
+        and not actor.is_operator
+        and not Membership.objects.filter(
+            organisation_id=membership.organisation_id, role=MembershipRole.ADMIN
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    ):
+        raise Conflict(
+            _("This is the organisation's last administrator; name another one first."), code="last_admin"
+        )
+    user = membership.user
+    membership.delete()
+    event_record(
+        name="membership.removed",
+        aggregate_type="membership",
+        aggregate_id=membership_id,
+        actor=actor.label,
+        organisation_id=membership.organisation_id,
+        payload={"user_id": user.pk, "role": membership.role},
+    )
+    user_revoke_tokens(user=user, reason="membership_removed", actor=actor.label)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sessions: refresh tokens, their rotation and their revocation
+#
+# The HTTP layer signs the tokens (simplejwt) and records each refresh token as outstanding; these
+# services decide what a refresh token may still do. A refresh token is good for one use, a refresh
+# (which hands out its successor) or a logout. A second use of the same token means that two parties
+# hold it, one of them a thief: every session of the account ends. Each token also carries the
+# person's epoch (User.token_epoch): revoking moves the epoch on, which ends every access token and
+# dashboard session too.
+# ---------------------------------------------------------------------------------------------------
+
+REVOCATION_REASONS = (
+    "logout_everywhere",
+    "password_changed",
+    "password_reset",
+    "token_reused",
+    "membership_removed",
+    "deactivated",
+)
+
+
+class SessionRefused(DomainError):
+    """A refresh token that opens no session (unknown, revoked, reused, or its person inactive)."""
+
+    code = "token_not_valid"
+
+
+@transaction.atomic
+def user_revoke_tokens(*, user: User, reason: str, actor: str = "system") -> int:
+    """Ends every session of the person at once: refresh tokens are blacklisted, and the epoch moves on
+    so that access tokens and dashboard sessions already handed out stop working. The one way to revoke,
+    whatever the reason. Returns the new epoch (also set on `user`)."""
+    if reason not in REVOCATION_REASONS:
+        raise ValueError(f"unknown revocation reason {reason!r}")
+    User.objects.filter(pk=user.pk).update(token_epoch=F("token_epoch") + 1)
+    user.token_epoch = User.objects.values_list("token_epoch", flat=True).get(pk=user.pk)
+    now = timezone.now()
+    live = OutstandingToken.objects.filter(user_id=user.pk, expires_at__gt=now, blacklistedtoken__isnull=True)
+    blacklisted = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=token_id) for token_id in live.values_list("id", flat=True)],
+        ignore_conflicts=True,
+    )
+    event_record(
+        name="user.tokens_revoked",
+        aggregate_type="user",
+        aggregate_id=user.pk,
+        actor=actor,
+        payload={"reason": reason, "epoch": user.token_epoch, "refresh_tokens": len(blacklisted)},
+    )
+    return user.token_epoch
+
+
+def _refresh_token_locked(jti: str) -> OutstandingToken:
+    token = (
+        OutstandingToken.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(jti=jti)
+        .first()
+    )
+    if token is None:
+        # Tokens are recorded as they are signed: one unknown here was never handed out by Boucle.
+        raise SessionRefused(_("This token is not valid."), code="token_not_valid")
+    if token.user is None or not token.user.is_active:
+        raise SessionRefused(_("No active account found for the given token."), code="no_active_account")
+    return token
+
+
+def _session_revoked() -> SessionRefused:
+    return SessionRefused(_("This session has ended; log in again."), code="token_revoked")
+
+
+def _session_reused() -> SessionRefused:
+    return SessionRefused(
+        _("This token had already been used: every session of the account is ended. Log in again."),
+        code="token_reused",
+    )
+
+
+def refresh_token_use(*, jti: str, epoch: int, successor: Callable[[User], T]) -> T:
+    """Spends a refresh token on a refresh and returns `successor(person)`: the caller's next pair, signed
+    and recorded while the token's row is still locked, so that a second use of the token, waiting on
+    that lock, finds the successor and ends it with every other session. Raises SessionRefused; a token
+    used already ends every session of the account first."""
+    with transaction.atomic():
+        token = _refresh_token_locked(jti)
+        user = token.user
+        if user.token_epoch != epoch:
+            raise _session_revoked()
+        if not BlacklistedToken.objects.filter(token=token).exists():
+            BlacklistedToken.objects.create(token=token)
+            return successor(user)
+        user_revoke_tokens(user=user, reason="token_reused")
+    raise _session_reused()
+
+
+def session_logout(*, jti: str, epoch: int, everywhere: bool = False) -> None:
+    """Logs out the device holding this refresh token (its token is spent), or every device. A token
+    whose session has ended already does nothing; one used already ends every session, then raises."""
+    with transaction.atomic():
+        token = _refresh_token_locked(jti)
+        user = token.user
+        if user.token_epoch != epoch:
+            return
+        if not BlacklistedToken.objects.filter(token=token).exists():
+            if everywhere:
+                user_revoke_tokens(user=user, reason="logout_everywhere", actor=f"user:{user.pk}")
+            else:
+                BlacklistedToken.objects.create(token=token)
+            return
+        user_revoke_tokens(user=user, reason="token_reused")
+    raise _session_reused()
+
+
+def flush_expired_tokens() -> int:
+    """Deletes refresh tokens past their expiry, with their blacklist entries (simplejwt's
+    flushexpiredtokens, for the beat): an expired token is refused on its own signature. Returns how
+    many rows went, blacklist entries included."""
+    deleted, _per_model = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+# ---------------------------------------------------------------------------------------------------
+# Passwords
+# ---------------------------------------------------------------------------------------------------
+
+
+def _set_password(user: User, password: str, *, errors: dict[str, list[str]] | None = None) -> None:
+    errors = dict(errors or {})
+    if password_errors := _password_errors(password, user):
+        errors["new_password"] = password_errors
+    if errors:
+        raise _invalid(errors)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+
+
+@transaction.atomic
+def user_change_password(*, user: User, current_password: str, new_password: str) -> User:
+    """A logged-in person changes their password; every session ends, theirs included (the caller hands
+    this device a new one)."""
+    errors = {}
+    if not user.check_password(current_password):
+        errors["current_password"] = [_("This is not your current password.")]
+    _set_password(user, new_password, errors=errors)
+    user_revoke_tokens(user=user, reason="password_changed", actor=f"user:{user.pk}")
+    return user
+
+
+def password_reset_request(*, email: str) -> None:
+    """Someone asks for a reset code for an address. Only an active account gets one, by e-mail; the
+    caller learns nothing either way."""
+    email = User.objects.normalize_email(email).lower()
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        return
+    with transaction.atomic():
+        event_record(name="user.password_reset_requested", aggregate_type="user", aggregate_id=user.pk)
+        _after_commit(tasks.send_password_reset, user_id=user.pk)
+
+
+def _reset_token_invalid() -> InvalidInput:
+    message = _("This reset code is not valid, or has expired; ask for a new one.")
+    return InvalidInput(message, code="reset_token_invalid", field_errors={"token": [message]})
+
+
+@transaction.atomic
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    """The code from the reset e-mail sets a new password and ends every session. A code works once
+    (it is derived from the password it replaces) and for PASSWORD_RESET_TIMEOUT seconds."""
+    try:
+        user_id = int(force_str(urlsafe_base64_decode(uid)))
+    except (TypeError, ValueError, OverflowError, UnicodeDecodeError):
+        raise _reset_token_invalid() from None
+    user = None
+    if 0 < user_id < 2**63:  # a bigint, or the database refuses the query
+        user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, token):
+        raise _reset_token_invalid()
+    _set_password(user, new_password)
+    user_revoke_tokens(user=user, reason="password_reset", actor=f"user:{user.pk}")
+    return user

@@ -11,14 +11,17 @@ import smtplib
 
 from celery import shared_task
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from core.events import event_consume
 from core.models import DomainEvent
 
 from .actors import Actor
 from .emails import operator_language, send_email
-from .models import Invitation, Membership, MembershipRole, Organisation, User
+from .models import Invitation, Membership, MembershipRole, Organisation, Registration, User
 from .selectors import organisations_pending_verification
 from .tokens import hash_token
 
@@ -162,3 +165,95 @@ def remind_pending_verifications(self) -> int:
         return len(organisations)
 
     return _send_or_retry(self, send)
+
+
+@shared_task(bind=True, name="organisations.tasks.send_registration_confirmation")
+def send_registration_confirmation(self, *, registration_id: int, token: str) -> bool:
+    """Sends a sign-up its confirmation code, in the person's language. Nothing is sent once the sign-up
+    is confirmed or expired, or when the code is no longer its current one (a newer e-mail went out)."""
+    registration = (
+        Registration.objects.select_related("user", "organisation").filter(pk=registration_id).first()
+    )
+    if (
+        registration is None
+        or not registration.is_pending
+        or registration.expires_at <= timezone.now()
+        or registration.token_hash != hash_token(token)
+    ):
+        return False
+    user = registration.user
+
+    def send() -> bool:
+        send_email(
+            "registration_confirm",
+            to=user.email,
+            language=user.preferred_language,
+            context={
+                "user": user,
+                "organisation": registration.organisation,
+                "token": token,
+                "expires_at": registration.expires_at,
+            },
+        )
+        return True
+
+    return _send_or_retry(self, send)
+
+
+@shared_task(bind=True, name="organisations.tasks.send_registration_attempt_notice")
+def send_registration_attempt_notice(self, *, user_id: int) -> bool:
+    """Tells the owner of an account that someone tried to sign up with their address."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+
+    def send() -> bool:
+        send_email(
+            "registration_attempt", to=user.email, language=user.preferred_language, context={"user": user}
+        )
+        return True
+
+    return _send_or_retry(self, send)
+
+
+@shared_task(bind=True, name="organisations.tasks.send_password_reset")
+def send_password_reset(self, *, user_id: int) -> bool:
+    """Sends a reset code. It is made here, from the account as it is now, so none travels through the
+    broker; it stops working once the password changes or PASSWORD_RESET_TIMEOUT passes."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+
+    def send() -> bool:
+        send_email(
+            "password_reset",
+            to=user.email,
+            language=user.preferred_language,
+            context={
+                "user": user,
+                "uid": uid,
+                "token": token,
+                "minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
+            },
+        )
+        return True
+
+    return _send_or_retry(self, send)
+
+
+@shared_task(name="organisations.tasks.flush_expired_tokens")
+def flush_expired_tokens() -> int:
+    """Daily: expired refresh tokens and their blacklist entries go (the tables would grow forever)."""
+    from . import services  # services enqueue this module's tasks: imported when run, not at load
+
+    return services.flush_expired_tokens()
+
+
+@shared_task(name="organisations.tasks.prune_unconfirmed_registrations")
+def prune_unconfirmed_registrations() -> int:
+    """Hourly: sign-ups left unconfirmed past their expiry are deleted."""
+    from . import services
+
+    return services.registrations_prune()

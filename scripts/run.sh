@@ -21,8 +21,9 @@ pids+=($!)
 .venv/bin/celery -A config beat --loglevel=INFO --scheduler django_celery_beat.schedulers:DatabaseScheduler \
   --pidfile= &
 pids+=($!)
+# The access log names the client's address behind BOUCLE_TRUSTED_PROXIES (config/gunicorn.py).
 .venv/bin/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
-  --access-logfile - &
+  --access-logfile - --logger-class config.gunicorn.AccessLogger &
 pids+=($!)
 
 sleep 2

@@ -181,6 +181,7 @@ def test_list_query_budget(firm, django_assert_max_num_queries):
     admin = make_member(firm)
     for _ in range(5):
         make_api_key(firm)
+    client = client_for(admin)  # issuing the token records it (token blacklist): not part of the list
     with django_assert_max_num_queries(3):
-        response = client_for(admin).get("/api/v1/api-keys/")
+        response = client.get("/api/v1/api-keys/")
     assert len(response.json()["results"]) == 5

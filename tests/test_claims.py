@@ -14,10 +14,20 @@ from claims.selectors import reliability_of
 from claims.tasks import expire_no_shows
 from core.models import DomainEvent
 from exchange.models import Offer, OfferStatus
+from inventory.models import Category
 from organisations.actors import Actor
 from organisations.models import MembershipRole, OrganisationKind
 
-from .conftest import client_for, client_for_key, make_api_key, make_claim, make_member, make_offer, make_org
+from .conftest import (
+    client_for,
+    client_for_key,
+    make_api_key,
+    make_claim,
+    make_ledger_row,
+    make_member,
+    make_offer,
+    make_org,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +60,15 @@ def _remaining(offer) -> Decimal:
 
 def _events(name: str) -> list[DomainEvent]:
     return list(DomainEvent.objects.filter(name=name).order_by("id"))
+
+
+def _in_good_standing(organisation) -> None:
+    """A past handover its donor vouched for: offers that accept claims automatically then accept this
+    organisation's (tests/test_location_reveal.py covers the rule)."""
+    category, _ = Category.objects.get_or_create(
+        key="test-misc", defaults={"name_fr": "Divers", "name_en": "Miscellaneous", "default_unit": "piece"}
+    )
+    make_ledger_row(make_org(), organisation, category, mass_kg=1, collected_at=timezone.now())
 
 
 # ---- request and accept ----------------------------------------------------------------------------
@@ -131,7 +150,8 @@ def test_donor_may_set_the_pickup_deadline(donor, recipient, offer):
     assert Claim.objects.get(pk=other).status == ClaimStatus.REQUESTED
 
 
-def test_auto_accepting_offer_accepts_at_once(firm, recipient):
+def test_auto_accepting_offer_accepts_at_once(firm, association, recipient):
+    _in_good_standing(association)
     offer = make_offer(firm, quantity=5, auto_accept_claims=True)
     response = _claim(recipient, offer, "5")
     assert response.status_code == 201
@@ -165,9 +185,10 @@ def test_accept_rechecks_what_remains(donor, recipient, offer):
     assert _remaining(offer) == Decimal("4")
 
 
-def test_auto_accept_that_no_longer_fits_leaves_nothing(firm, recipient):
+def test_auto_accept_that_no_longer_fits_leaves_nothing(firm, association, recipient):
+    _in_good_standing(association)
     offer = make_offer(firm, quantity=3, auto_accept_claims=True)
-    make_claim(offer, quantity=2)
+    make_claim(offer, quantity=2, accept=True)
     response = _claim(recipient, offer, "2")
     assert response.status_code == 409
     assert response.json()["remaining_quantity"] == "1.000"
@@ -285,7 +306,8 @@ def test_accepted_claim_cannot_be_declined_but_can_be_cancelled(donor, recipient
     assert _remaining(offer) == Decimal("10")
 
 
-def test_recipient_cancels_and_the_quantity_comes_back(firm, recipient):
+def test_recipient_cancels_and_the_quantity_comes_back(firm, association, recipient):
+    _in_good_standing(association)
     offer = make_offer(firm, quantity=4, auto_accept_claims=True)
     claim_id = _claim(recipient, offer, "4").json()["id"]
     offer.refresh_from_db()

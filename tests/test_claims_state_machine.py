@@ -36,7 +36,7 @@ from inventory.models import Category
 from organisations.actors import Actor
 from organisations.models import OrganisationKind
 
-from .conftest import make_org, make_site
+from .conftest import make_ledger_row, make_org, make_site
 
 SYSTEM = Actor.for_system()
 LATER = timedelta(days=365)
@@ -61,6 +61,10 @@ class ClaimsMachine(RuleBasedStateMachine):
                 "typical_mass_kg": Decimal("2"),
             },
         )
+        # Two recipients in good standing, whose claims auto-accepting offers accept at once; the third
+        # has no vouched handover, so its claims on them wait for an answer (claims/selectors.py).
+        for recipient in self.recipients[:2]:
+            make_ledger_row(make_org(), recipient, self.category, mass_kg=1, collected_at=timezone.now())
         self.offer_ids: list[int] = []
         self.snapshots: dict[int, dict] = {}
 
@@ -167,6 +171,14 @@ class ClaimsMachine(RuleBasedStateMachine):
             )
 
     @invariant()
+    def only_recipients_in_good_standing_are_accepted_automatically(self):
+        if hasattr(self, "recipients"):
+            assert not Claim.objects.filter(organisation=self.recipients[2], auto_accepted=True).exists()
+            assert not Claim.objects.filter(
+                status=ClaimStatus.ACCEPTED, location_revealed_at__isnull=True
+            ).exists()
+
+    @invariant()
     def ledger_is_append_only_and_sums_net(self):
         rows = Handover.objects.filter(offer_id__in=getattr(self, "offer_ids", []))
         originals = rows.filter(reverses__isnull=True)
@@ -184,7 +196,9 @@ class ClaimsMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-@override_settings(BOUCLE_MAX_OPEN_CLAIMS_PER_ORG=1000, BOUCLE_MAX_OPEN_CLAIM_KG=10**9)
+@override_settings(
+    BOUCLE_MAX_OPEN_CLAIMS_PER_ORG=1000, BOUCLE_MAX_OPEN_CLAIM_KG=10**9, BOUCLE_AUTO_ACCEPT_STRIKES=1000
+)
 def test_claims_state_machine():
     from core.models import DomainEvent
 

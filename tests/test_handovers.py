@@ -232,7 +232,7 @@ def test_real_catalogue_factor_is_stamped(firm, association, recipient, catalogu
 
 def test_partial_collection_gives_the_rest_back(firm, association, recipient):
     offer = make_offer(firm, quantity=6, auto_accept_claims=True)
-    claim = make_claim(offer, association, 6)
+    claim = make_claim(offer, association, 6, accept=True)
     offer.refresh_from_db()
     assert offer.status == OfferStatus.EXHAUSTED
     body = _handover(recipient, claim, quantity="4", mass_kg="8").json()
@@ -243,8 +243,8 @@ def test_partial_collection_gives_the_rest_back(firm, association, recipient):
 
 def test_offer_closes_when_everything_was_collected(firm, association, recipient):
     offer = make_offer(firm, quantity=3, auto_accept_claims=True)
-    first = make_claim(offer, association, 2)
-    second = make_claim(offer, association, 1)
+    first = make_claim(offer, association, 2, accept=True)
+    second = make_claim(offer, association, 1, accept=True)
     _handover(recipient, first, mass_kg="2")
     offer.refresh_from_db()
     assert offer.status == OfferStatus.EXHAUSTED  # the second claim is still open
@@ -443,7 +443,7 @@ def test_ledger_lists_by_period_in_paris_time_and_by_category(
     assert ids(f"?category={factors['chair'].pk}") == [april.pk]
     bad = recipient.get("/api/v1/handovers/?from=2025-04-02&to=2025-04-01")
     assert (bad.status_code, [e["field"] for e in bad.json()["errors"]]) == (400, ["to"])
-    assert recipient.get("/api/v1/handovers/?category=999999").status_code == 400
+    assert recipient.get("/api/v1/handovers/?category=999999").status_code == 404
     assert recipient.get("/api/v1/handovers/?from=March").status_code == 400
     with django_assert_max_num_queries(6):
         recipient.get("/api/v1/handovers/")

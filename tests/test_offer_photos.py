@@ -53,11 +53,14 @@ def test_owner_uploads_a_photo_and_anyone_who_sees_the_offer_gets_the_bytes(
     photo = OfferPhoto.objects.get()
     got = response.json()
     assert got["id"] == photo.id
+    # The stored photo is the one rebuilt from the pixels (tests/test_photo_metadata.py), not the upload.
+    with photo.image.open("rb") as file:
+        stored = file.read()
     assert (got["content_type"], got["width"], got["height"], got["size_bytes"]) == (
         content_type,
         32,
         24,
-        len(data),
+        len(stored),
     )
     assert got["url"] == f"http://testserver/api/v1/offers/{offer.id}/photos/{photo.id}/"
     assert photo.image.name.startswith(f"offers/{offer.id}/") and photo.image.name.endswith(f".{extension}")
@@ -66,7 +69,13 @@ def test_owner_uploads_a_photo_and_anyone_who_sees_the_offer_gets_the_bytes(
     served = client_for(make_member(association)).get(got["url"].removeprefix("http://testserver"))
     assert served.status_code == 200
     assert served["Content-Type"] == content_type
-    assert b"".join(served.streaming_content) == data
+    assert b"".join(served.streaming_content) == stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert (image.format, image.size) == (fmt, (32, 24))
+        pixel = image.convert("RGB").getpixel((16, 12))
+    # PNG is lossless; JPEG and WebP come back within a few levels.
+    tolerance = 0 if fmt == "PNG" else 8
+    assert all(abs(a - b) <= tolerance for a, b in zip(pixel, (200, 120, 40), strict=True)), pixel
 
     listed = client.get(f"/api/v1/offers/{offer.id}/").json()["photos"]
     assert [(p["id"], p["url"]) for p in listed] == [(photo.id, got["url"])]

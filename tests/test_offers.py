@@ -371,6 +371,7 @@ def test_a_recipient_with_an_accepted_claim_sees_the_exact_place(firm, associati
     Claim.objects.filter(offer=offer).update(
         status=ClaimStatus.ACCEPTED,
         accepted_at=timezone.now(),
+        location_revealed_at=timezone.now(),
         pickup_deadline=timezone.now() + timedelta(days=2),
     )
     seen = client_for(member).get(f"{URL}{offer.id}/").json()
@@ -742,7 +743,6 @@ def test_list_shows_only_the_callers_organisations_offers_with_filters(firm):
     [
         ({"status": "bogus"}, "status"),
         ({"category": "abc"}, "category"),
-        ({"category": 999999}, "category"),
         ({"site": "x"}, "site"),
         ({"updated_since": "yesterday"}, "updated_since"),
     ],

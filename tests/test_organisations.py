@@ -92,7 +92,7 @@ def test_admin_updates_details_and_an_event_is_recorded():
         ({"siret": "73282932000075"}, ["siret"]),
         ({"rna": "W1"}, ["rna"]),
         ({"name": ""}, ["name"]),
-        ({"name": 12, "website": "not a url"}, ["website"]),
+        ({"name": 12, "website": "not a url"}, ["name", "website"]),
         ({"email": ["a@b.c"]}, ["email"]),
     ],
 )

@@ -76,7 +76,9 @@ def test_every_error_response_is_the_problem_shape():
 def test_problem_component_and_description_document_the_error_shape():
     problem = spec()["components"]["schemas"]["Problem"]
     assert problem["required"] == ["type", "title", "status", "detail", "code"]
-    assert set(problem["properties"]) == {"type", "title", "status", "detail", "code", "instance", "errors"}
+    assert set(problem["properties"]) == {
+        "type", "title", "status", "detail", "code", "instance", "errors", "retry_after_s"
+    }  # fmt: skip
     assert problem["properties"]["errors"]["items"]["required"] == ["field", "code", "message"]
     description = spec()["info"]["description"]
     assert "application/problem+json" in description and "RFC 9457" in description
@@ -117,7 +119,11 @@ def test_swagger_ui_works_offline():
     assert not re.search(r"https?://", html), "the docs page must not reference another host"
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert len(assets) >= 3
-    schema_url = re.search(r'url: "([^"]+)"', html).group(1)
+    # The init script is a file of its own (no inline script: config.security), and names the schema.
+    assert "/api/docs/?script=" in assets
+    init_script = client.get("/api/docs/?script=").content.decode()
+    assert not re.search(r"https?://", init_script)
+    schema_url = re.search(r'url: "([^"]+)"', init_script).group(1)
     assert schema_url == "/api/schema/"
     for url in [*assets, schema_url]:
         assert url.startswith("/") and not url.startswith("//"), url

@@ -9,10 +9,25 @@ from urllib.parse import urlencode
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from api.fields import (
+    EARLIEST_INPUT_DATE,
+    LATEST_INPUT_DATE,
+    date_in_input_range,
+    date_out_of_range_message,
+)
 from core.errors import InvalidInput
 from impact.query import DEFAULT_TIME_ZONE, StatsParams
 
 MONTHS_SHOWN = 12
+
+
+class BoundedDateField(forms.DateField):
+    """The API's date range (api.fields) for the dashboard: a year 9999 overflowed the statistics."""
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value is not None and not date_in_input_range(value):
+            raise forms.ValidationError(date_out_of_range_message(), code="out_of_range")
 
 
 def default_period(today: date) -> tuple[date, date]:
@@ -28,10 +43,9 @@ class DashboardFilters(forms.Form):
         super().__init__(data)
         self.today = today
         # `from` is a Python keyword, hence the fields added here rather than declared.
-        date_input = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
         self.fields = {
-            "from": forms.DateField(label=_("From"), required=False, widget=date_input),
-            "to": forms.DateField(label=_("To"), required=False, widget=date_input),
+            "from": BoundedDateField(label=_("From"), required=False),
+            "to": BoundedDateField(label=_("To"), required=False),
             **self.fields,
         }
 
@@ -57,6 +71,11 @@ class DashboardFilters(forms.Form):
         for name, messages in (error.field_errors or {None: [error.message]}).items():
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)
+
+    @property
+    def date_bounds(self) -> dict:
+        """For the date inputs' min and max: the browser then offers only what the server accepts."""
+        return {"min": EARLIEST_INPUT_DATE.isoformat(), "max": LATEST_INPUT_DATE.isoformat()}
 
     @property
     def shown(self) -> dict:

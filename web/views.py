@@ -3,6 +3,8 @@ caller's actor (the same scoping as the API); web.charts and web.maps only place
 
 from __future__ import annotations
 
+import math
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -86,4 +88,12 @@ def dashboard(request):
 login = with_language_switch(
     auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True)
 )
+
+
+def locked_out(request, *, retry_after_s: int):
+    """The page the dashboard's and the admin's login answer while a lockout holds (config.login_guard)."""
+    context = {"minutes": max(1, math.ceil(retry_after_s / 60)), "login_url": request.path}
+    return render(request, "web/locked_out.html", context, status=429)
+
+
 logout = auth_views.LogoutView.as_view()

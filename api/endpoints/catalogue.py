@@ -107,8 +107,8 @@ class CategoryTreeView(APIView):
                 "Accept-Language",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
-                enum=["fr", "en"],
-                description="Language of `name`: French by default.",
+                # No enum: an HTTP language preference, not a parameter a value outside a list breaks.
+                description="Language of `name`: `en` for English; French otherwise (the default).",
             ),
         ],
         responses={200: CategoryOut(many=True)},

@@ -14,14 +14,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from claims import selectors, services
-from claims.models import REVEALING_CLAIM_STATUSES, Claim, ClaimStatus, Party
+from claims.models import Claim, ClaimStatus, Party, RevealReason
 from exchange.models import OfferStatus
 from inventory.models import Unit
 from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind
 
 from ..actors import actor_of
-from ..fields import GeoJSONPointField
+from ..fields import BoundedDateTimeField, GeoJSONPointField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
 from .handovers import HandoverOut
@@ -50,8 +50,11 @@ class ReliabilityOut(serializers.Serializer):
     claims_made = serializers.IntegerField(help_text="Claims it made, as recipient.")
     claims_received = serializers.IntegerField(help_text="Claims on its offers, as donor.")
     handovers = serializers.IntegerField(help_text="Claims collected, either side.")
-    no_shows = serializers.IntegerField(help_text="Accepted claims it never collected (expired).")
-    cancellations = serializers.IntegerField(help_text="Claims it cancelled itself, either side.")
+    no_shows = serializers.IntegerField(
+        help_text="Claims it broke as recipient after their place was revealed: never collected "
+        "(expired), or cancelled by itself."
+    )
+    cancellations = serializers.IntegerField(help_text="Other claims it cancelled itself, either side.")
     declines = serializers.IntegerField(help_text="Claims on its offers it declined.")
 
 
@@ -81,8 +84,10 @@ def _contact(organisation: Organisation) -> dict:
 
 
 class ClaimOut(serializers.Serializer):
-    """A claim. `pickup` (exact place, instructions, both contacts) is given to the two parties once the
-    claim is accepted; it is null before, and for anyone else."""
+    """A claim. `pickup` (exact place, instructions, both contacts) is given to the two parties from
+    `location_revealed_at`: at once when the donor accepted, from the day before the lot is available when
+    the offer accepted by itself; it is null before, after the claim closed uncollected, and for anyone
+    else. `reveal_reason` and `reveal_detail` say why."""
 
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=ClaimStatus.choices)
@@ -99,6 +104,22 @@ class ClaimOut(serializers.Serializer):
     close_reason = serializers.CharField()
     handover = serializers.IntegerField(source="handover_id", allow_null=True, help_text="The ledger row.")
     pickup = serializers.SerializerMethodField()
+    location_revealed_at = serializers.SerializerMethodField(
+        help_text="When `pickup` is (or was) given to the parties: the acceptance when the donor "
+        "accepted; when the offer accepted by itself, midnight (Paris time) BOUCLE_REVEAL_LEAD_DAYS (1) "
+        "day before the day the lot is available, or the acceptance if later. Null unless accepted or "
+        "collected."
+    )
+    reveal_reason = serializers.SerializerMethodField(
+        help_text="Why `pickup` is shown or not: accepted_by_donor, pickup_window_open, collected "
+        "(shown); before_pickup_window (shown from `location_revealed_at`); awaiting_donor, and on an "
+        "offer that accepts automatically awaiting_donor_no_history (no handover vouched for by a donor "
+        "yet), awaiting_donor_auto_accept_suspended (too many claims broken after the reveal), "
+        "awaiting_donor_auto_accept_limit (too many automatic claims not yet collected); claim_closed."
+    )
+    reveal_detail = serializers.SerializerMethodField(
+        help_text="`reveal_reason` as a sentence, in the request's language."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -114,7 +135,7 @@ class ClaimOut(serializers.Serializer):
     def get_pickup(self, claim: Claim) -> dict | None:
         actor: Actor = self.context["actor"]
         party = actor.is_member(claim.organisation_id) or actor.is_member(claim.offer.organisation_id)
-        if not party or claim.status not in REVEALING_CLAIM_STATUSES:
+        if not party or not claim.location_shown:  # the rule: claims/selectors.py
             return None
         site = claim.offer.site
         return ClaimPickupOut(
@@ -125,6 +146,19 @@ class ClaimOut(serializers.Serializer):
                 "recipient_contact": _contact(claim.organisation),
             }
         ).data
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_location_revealed_at(self, claim: Claim) -> str | None:
+        revealed_at = selectors.claim_location_revealed_at(claim)
+        return None if revealed_at is None else serializers.DateTimeField().to_representation(revealed_at)
+
+    @extend_schema_field(serializers.ChoiceField(choices=RevealReason.choices))
+    def get_reveal_reason(self, claim: Claim) -> str:
+        return selectors.claim_reveal_reason(claim)
+
+    @extend_schema_field(serializers.CharField())
+    def get_reveal_detail(self, claim: Claim) -> str:
+        return selectors.claim_reveal_detail(claim)
 
 
 def claim_out(request, claims: Claim | list[Claim]) -> dict | list:
@@ -167,10 +201,10 @@ class ClaimListQuery(serializers.Serializer):
 
 
 class ClaimAcceptIn(serializers.Serializer):
-    pickup_deadline = serializers.DateTimeField(
+    pickup_deadline = BoundedDateTimeField(
         required=False,
-        help_text="Until when the recipient may collect: in the future, within 90 days. Default: in "
-        "BOUCLE_PICKUP_DAYS (7) days.",
+        help_text="Until when the recipient may collect: in the future, within 90 days. Default: "
+        "BOUCLE_PICKUP_DAYS (7) days after now, or after the lot's `available_from` if later.",
     )
 
 
@@ -191,7 +225,7 @@ class HandoverCreateIn(serializers.Serializer):
         required=False,
         help_text="Weighed mass. Without it the mass is declared (offer) or estimated (category).",
     )
-    collected_at = serializers.DateTimeField(
+    collected_at = BoundedDateTimeField(
         required=False, help_text="Default: now. Not in the future, not before the claim was made."
     )
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
@@ -232,7 +266,11 @@ class ClaimListView(ListAPIView):
             "`remaining_quantity`; an offer no longer published: 409 `offer_not_claimable`. Too many open "
             "claims: 429 `open_claims_limit` (BOUCLE_MAX_OPEN_CLAIMS_PER_ORG) or "
             "`open_claim_mass_limit` (BOUCLE_MAX_OPEN_CLAIM_KG, estimated kg). When the offer accepts "
-            "claims automatically, the claim comes back accepted, with its pickup block."
+            "claims automatically and your organisation is in good standing (a handover vouched for by a "
+            "donor; fewer than BOUCLE_AUTO_ACCEPT_STRIKES automatic claims not yet collected plus claims "
+            "broken after their place was revealed in the last BOUCLE_AUTO_ACCEPT_STRIKE_DAYS days), the "
+            "claim comes back accepted, its pickup block shown from `location_revealed_at`; otherwise it "
+            "awaits the donor, and `reveal_reason` says why."
         ),
         request=ClaimCreateIn,
         responses={201: ClaimOut},
@@ -297,7 +335,9 @@ class ClaimCancelView(APIView):
         summary="Cancel a claim before pickup (either party)",
         description=(
             "A requested or accepted claim (409 `claim_not_open` otherwise); an accepted one gives its "
-            "quantity back to the offer. Counted in the reliability of the side that cancels."
+            "quantity back to the offer. Counted in the reliability of the side that cancels: by the "
+            "recipient after the place was revealed, as a no-show, and a strike against automatic "
+            "acceptance (BOUCLE_AUTO_ACCEPT_STRIKES in BOUCLE_AUTO_ACCEPT_STRIKE_DAYS days suspend it)."
         ),
         request=ClaimCloseIn,
         responses={200: ClaimOut},

@@ -26,10 +26,12 @@ from rest_framework.views import APIView
 
 from claims import selectors, services
 from claims.models import ConfirmationState, Handover, MassMethod
+from core.errors import NotFound
 from inventory.models import Category, FactorBasis
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
+from ..fields import BoundedDateField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
 
@@ -250,14 +252,16 @@ class HandoverListQuery(serializers.Serializer):
 
     def get_fields(self):
         return {
-            "from": serializers.DateField(
+            "from": BoundedDateField(
                 required=False, help_text="First day collected, included (ISO date, Europe/Paris)."
             ),
-            "to": serializers.DateField(
+            "to": BoundedDateField(
                 required=False, help_text="Last day collected, included (ISO date, Europe/Paris)."
             ),
             "category": serializers.IntegerField(
-                min_value=1, required=False, help_text="A category id; its descendants are included."
+                min_value=1,
+                required=False,
+                help_text="A category id, its descendants included; 404 when none has it.",
             ),
             "format": serializers.ChoiceField(
                 choices=["json", "csv"],
@@ -268,7 +272,8 @@ class HandoverListQuery(serializers.Serializer):
 
     def validate_category(self, value: int) -> int:
         if not Category.objects.filter(pk=value).exists():
-            raise serializers.ValidationError(_("No such category."), code="does_not_exist")
+            # What the list is asked for names nothing: 404, as everywhere a read names something absent.
+            raise NotFound(_("No such category."))
         return value
 
     def validate(self, attrs):

@@ -49,6 +49,8 @@ def check_redis() -> str | None:
 class HealthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Probes must never read a spent budget as "down"; the answer costs two pings.
+    throttle_classes: list = []
 
     @extend_schema(
         operation_id="health",

@@ -18,6 +18,7 @@ from .stats import (
     CSV_MEDIA_TYPE,
     FORMAT_PARAMETER,
     NOT_MODIFIED,
+    PERIOD_LIMIT,
     CsvTable,
     StatsCategoryRefOut,
     StatsCSVRenderer,
@@ -74,9 +75,11 @@ IMPACT_COLUMNS = [
 
 class OrganisationImpactView(GenericAPIView):
     renderer_classes = [JSONRenderer, StatsCSVRenderer]
+    throttle_scope = "stats"  # a budget of its own per caller (api.throttling)
 
     @extend_schema(
         operation_id="organisations_impact",
+        extensions=PERIOD_LIMIT,
         summary="An organisation's impact: kg given and received, CO2e avoided, handovers",
         description="For the organisation's members and the operator; anyone else gets 404.",
         parameters=[OrganisationImpactIn, FORMAT_PARAMETER],

@@ -19,7 +19,7 @@ from matching.models import NEED_MAX_RADIUS_M, NEED_SETTABLE_STATUS_CHOICES, Mat
 from organisations.selectors import organisation_get
 
 from ..actors import actor_of
-from ..fields import GeoJSONPointField
+from ..fields import BoundedDateTimeField, GeoJSONPointField
 from ..inputs import validated, validated_query
 
 MAX_RADIUS_M = min(settings.BOUCLE_MATCH_MAX_RADIUS_M, NEED_MAX_RADIUS_M)
@@ -89,7 +89,7 @@ class _NeedFieldsIn(serializers.Serializer):
     radius_m = serializers.IntegerField(
         min_value=1, max_value=MAX_RADIUS_M, help_text=f"How far offers may be, metres (≤ {MAX_RADIUS_M})."
     )
-    deadline = serializers.DateTimeField(
+    deadline = BoundedDateTimeField(
         required=False, allow_null=True, help_text="Needed by then; the need expires afterwards."
     )
 

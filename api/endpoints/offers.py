@@ -1,10 +1,10 @@
 """Offers: a firm's lots of surplus. Members and API keys of companies and public authorities create,
 edit, publish, withdraw and close them; everyone authenticated reads offers that have been public, with
-an approximate location unless they own the offer or hold an accepted claim on it."""
+an approximate location unless they own the offer or hold a claim on it that reveals the place (see
+claims/selectors.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 
 from django.http import FileResponse
@@ -18,18 +18,18 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from claims.selectors import offer_ids_with_exact_location_for
+from claims.selectors import offers_shown_exactly
+from core.errors import NotFound
 from exchange import selectors, services
 from exchange.models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
 from exchange.photos import PhotoRejected
 from exchange.rules import offer_mass_for
 from inventory.models import Category, Unit
-from organisations.actors import Actor
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
 from ..errors import problem_response
-from ..fields import POINT_SCHEMA, GeoJSONPointField
+from ..fields import POINT_SCHEMA, BoundedDateTimeField, GeoJSONPointField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
 from ..pagination import SyncCursorPage
@@ -40,17 +40,6 @@ DECIMAL_OUT_SCHEMA = {
     "format": "decimal",
     "pattern": r"^-?\d{0,11}(?:\.\d{0,3})?$",
 }
-
-
-def exact_location_ids(actor: Actor, offers: Iterable[Offer]) -> set[int]:
-    """The one place that decides who sees an offer's exact site, address, contact and pickup
-    instructions: its owners, and recipients holding an accepted (or collected) claim on it."""
-    offers = list(offers)
-    foreign = [o.pk for o in offers if o.organisation_id not in actor.organisation_ids]
-    granted: Iterable[int] = (
-        offer_ids_with_exact_location_for(actor=actor).filter(offer_id__in=foreign) if foreign else ()
-    )
-    return selectors.offer_exact_location_ids(actor=actor, offers=offers, granted_offer_ids=granted)
 
 
 # ---- output -------------------------------------------------------------------------------------
@@ -76,7 +65,7 @@ class OfferSiteOut(serializers.Serializer):
 
 
 class OfferContactOut(serializers.Serializer):
-    email = serializers.EmailField(source="organisation.email")
+    email = serializers.CharField(source="organisation.email", help_text="Empty when none was given.")
     phone = serializers.CharField(source="organisation.phone")
     website = serializers.CharField(source="organisation.website")
 
@@ -99,7 +88,8 @@ class OfferPhotoOut(serializers.Serializer):
 
 class OfferOut(serializers.Serializer):
     """An offer. `site`, `contact`, `pickup_instructions` and `external_ref` are null, and `location` is
-    approximate, unless the caller owns the offer or holds an accepted claim on it."""
+    approximate, unless the caller owns the offer or holds a claim on it that reveals the place (the
+    claim's `location_revealed_at` has come; `external_ref` stays the owner's)."""
 
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=OfferStatus.choices)
@@ -183,7 +173,8 @@ def offer_out(request, offers: Offer | list[Offer]) -> dict | list:
     actor = actor_of(request)
     many = isinstance(offers, list)
     items = offers if many else [offers]
-    context = {"request": request, "actor": actor, "exact_ids": exact_location_ids(actor, items)}
+    exact_ids = offers_shown_exactly(actor=actor, offers=items)
+    context = {"request": request, "actor": actor, "exact_ids": exact_ids}
     return OfferOut(offers, many=many, context=context).data
 
 
@@ -212,8 +203,8 @@ class OfferFieldsIn(serializers.Serializer):
         allow_null=True,
         help_text="Required for a sale, absent otherwise.",
     )
-    available_from = serializers.DateTimeField(help_text="Default: now.")
-    available_until = serializers.DateTimeField(
+    available_from = BoundedDateTimeField(help_text="Default: now.")
+    available_until = BoundedDateTimeField(
         allow_null=True, help_text="After available_from; in the future to publish. The offer expires then."
     )
     pickup_instructions = serializers.CharField(max_length=2000, allow_blank=True)
@@ -256,19 +247,22 @@ class OfferUpdateIn(OfferFieldsIn):
 class OfferListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=OfferStatus.choices, required=False)
     category = serializers.IntegerField(
-        min_value=1, required=False, help_text="A category id; its descendants are included."
+        min_value=1,
+        required=False,
+        help_text="A category id, its descendants included; 404 when none has it.",
     )
     site = serializers.IntegerField(min_value=1, required=False)
     organisation = serializers.IntegerField(min_value=1, required=False)
     external_ref = serializers.CharField(max_length=100, required=False)
-    updated_since = serializers.DateTimeField(
+    updated_since = BoundedDateTimeField(
         required=False, help_text="Only offers changed strictly after this instant."
     )
 
     def validate_category(self, value: int) -> Category:
         category = Category.objects.filter(pk=value).first()
         if category is None:
-            raise serializers.ValidationError(_("No such category."), code="does_not_exist")
+            # What the list is asked for names nothing: 404, as everywhere a read names something absent.
+            raise NotFound(_("No such category."))
         return category
 
 
@@ -425,7 +419,11 @@ class OfferPhotoListView(APIView):
         description=(
             "multipart/form-data with the file in `image`. The type is read from the bytes: JPEG, PNG "
             "or WebP (415 `unsupported_image_type`; 400 `not_an_image`); at most BOUCLE_MAX_PHOTO_BYTES "
-            "(413 `photo_too_large`); at most 8 photos per offer (409 `too_many_photos`)."
+            "(413 `photo_too_large`), at most 60 million pixels (413 `photo_too_large`); at most 8 "
+            "photos per offer (409 `too_many_photos`). The photo is stored re-encoded from its pixels "
+            "alone: turned upright by its EXIF orientation, colours converted to sRGB, and without any "
+            "metadata (no EXIF, GPS position, XMP, IPTC, ICC profile, comment or PNG text); an animated "
+            "image keeps its first frame. `size_bytes`, `width` and `height` describe the stored photo."
         ),
         request={"multipart/form-data": OfferPhotoIn},
         responses={201: OfferPhotoOut},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from django.contrib.gis.geos import Point
 from django.urls import path
 from django.utils.cache import patch_vary_headers
@@ -17,22 +20,69 @@ from inventory.models import Unit
 from matching.search import MAX_LIMIT, MAX_RADIUS_M, OfferHit, offers_near
 from organisations.models import OrganisationKind
 
+from .. import json_types
 from ..actors import actor_of
-from ..fields import POINT_SCHEMA, FeatureCollectionTypeField, FeatureTypeField, PointGeometryField
+from ..fields import (
+    POINT_SCHEMA,
+    BoundedDateField,
+    FeatureCollectionTypeField,
+    FeatureTypeField,
+    PointGeometryField,
+)
 from ..inputs import validated_query
 from ..renderers import GeoJSONRenderer
 
 MAX_RADIUS_KM = MAX_RADIUS_M // 1000
+DEFAULT_RADIUS_KM = 10
+
+
+@extend_schema_field(
+    {
+        "type": "number",
+        "format": "double",
+        "exclusiveMinimum": 0,
+        "maximum": MAX_RADIUS_KM,
+        "default": DEFAULT_RADIUS_KM,
+    }
+)
+class RadiusKmField(serializers.FloatField):
+    """A search radius in km, 0 < r ≤ MAX_RADIUS_KM: the bounds offers_near enforces, documented as such
+    (OpenAPI has an exclusive minimum; DRF's FloatField does not)."""
+
+
+# A positive quantity as written in a query string: the decimal strings of the JSON bodies
+# (api.json_types), which the field checks itself: DRF alone would also read "1e3", " 5" or "-0".
+POSITIVE_QUANTITY_PATTERN = json_types.decimal_pattern(
+    serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": POSITIVE_QUANTITY_PATTERN})
+class PositiveQuantityField(serializers.DecimalField):
+    default_error_messages = {"not_positive": _("A positive quantity is required, such as 2 or 0.5.")}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=14, decimal_places=3, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(POSITIVE_QUANTITY_PATTERN, data):
+            self.fail("not_positive")
+        return super().to_internal_value(data)
 
 
 class OfferSearchIn(serializers.Serializer):
     lat = serializers.FloatField(min_value=-90, max_value=90, help_text="Latitude, WGS 84 degrees.")
     lon = serializers.FloatField(min_value=-180, max_value=180, help_text="Longitude, WGS 84 degrees.")
-    radius_km = serializers.FloatField(
-        required=False, default=10, max_value=MAX_RADIUS_KM, help_text="Search radius, km (0 < r ≤ 100)."
+    radius_km = RadiusKmField(
+        required=False,
+        default=DEFAULT_RADIUS_KM,
+        max_value=MAX_RADIUS_KM,
+        help_text=f"Search radius, km (0 < r ≤ {MAX_RADIUS_KM}).",
     )
     category = serializers.IntegerField(
-        required=False, min_value=1, help_text="A category id; its descendants are included."
+        required=False,
+        min_value=1,
+        help_text="A category id, its descendants included; 404 when none has it.",
     )
     q = serializers.CharField(
         required=False,
@@ -40,10 +90,8 @@ class OfferSearchIn(serializers.Serializer):
         allow_blank=True,
         help_text="Full text in title and description, French-aware (accents, plurals); web-search syntax.",
     )
-    min_quantity = serializers.DecimalField(
-        max_digits=14, decimal_places=3, required=False, help_text="At least this much left (> 0)."
-    )
-    available_on = serializers.DateField(
+    min_quantity = PositiveQuantityField(required=False, help_text="At least this much left (> 0).")
+    available_on = BoundedDateField(
         required=False, help_text="Available at some time that day (local time); default: now."
     )
     mode = serializers.ChoiceField(choices=OfferMode.choices, required=False)
@@ -52,11 +100,6 @@ class OfferSearchIn(serializers.Serializer):
     def validate_radius_km(self, value: float) -> float:
         if value <= 0:
             raise serializers.ValidationError(_("The radius must be greater than 0."), code="min_value")
-        return value
-
-    def validate_min_quantity(self, value):
-        if value <= 0:
-            raise serializers.ValidationError(_("The quantity must be greater than 0."), code="min_value")
         return value
 
 
@@ -90,7 +133,8 @@ class OfferSearchPropertiesOut(serializers.Serializer):
     organisation = OfferSearchOrganisationOut()
     location_is_approximate = serializers.BooleanField(
         help_text="True: the centre of a ~550 m grid cell around the site, the same on every request. "
-        "The exact site is shown to the offering organisation and to a recipient whose claim was accepted."
+        "The exact site is shown to the offering organisation and to a recipient whose claim reveals it "
+        "(see the claim's `location_revealed_at`)."
     )
     distance_m = serializers.SerializerMethodField(
         help_text="Great-circle distance (sphere) from the query point to `location`, metres."
@@ -186,6 +230,7 @@ def _feature_collection(hits: list[OfferHit], properties: list[dict]) -> dict:
 
 class OfferSearchView(APIView):
     renderer_classes = [JSONRenderer, GeoJSONRenderer]
+    throttle_scope = "search"  # a budget of its own per caller (api.throttling)
 
     @extend_schema(
         operation_id="offers_search",
@@ -194,7 +239,8 @@ class OfferSearchView(APIView):
             "Published offers with something left and available now (or on `available_on`) whose "
             "location lies within `radius_km` of the point, nearest first. `location` is approximate "
             "(a stable ~550 m grid-cell centre) except for the offering organisation and a recipient "
-            "whose claim was accepted, and `distance_m` is measured from the location shown. "
+            "whose claim reveals it (see the claim's `location_revealed_at`), and `distance_m` is measured "
+            "from the location shown. "
             "JSON by default; a GeoJSON FeatureCollection (RFC 7946, coordinates [lon, lat]) with "
             "`Accept: application/geo+json` or `?format=geojson`."
         ),

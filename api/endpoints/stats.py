@@ -30,11 +30,17 @@ from rest_framework.response import Response
 
 from claims.models import Handover
 from impact import selectors
-from impact.query import DEFAULT_TIME_ZONE, StatsParams, stats_scope_for, time_zone_get
+from impact.query import DEFAULT_TIME_ZONE, MAX_PERIOD_DAYS, StatsParams, stats_scope_for, time_zone_get
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
-from ..fields import FeatureCollectionTypeField, FeatureTypeField, MultiPolygonGeometryField
+from ..fields import (
+    BoundedDateField,
+    FeatureCollectionTypeField,
+    FeatureTypeField,
+    MultiPolygonGeometryField,
+    TimeZoneField,
+)
 from ..inputs import validated_query
 from ..pagination import CursorPage
 from ..renderers import GeoJSONRenderer
@@ -125,14 +131,16 @@ def conditional(request, *, body, last_modified: datetime | None, filename: str 
 # ---------------------------------------------------------------------------------------------------
 
 DEFAULT_PERIOD_DAYS = 365
+# The period rule of impact.query.period_check, for people (the descriptions of `from` and `to`) and for
+# programs (an extension of each statistics operation, which the contract fuzzing reads).
+PERIOD_LIMIT_TEXT = f"From `from` to `to` is at most {MAX_PERIOD_DAYS} days (five years), `from` first."
+PERIOD_LIMIT = {"x-period-max-days": MAX_PERIOD_DAYS}
 
 
 class StatsQueryIn(serializers.Serializer):
     """`from` and `to` are Python keywords: added in get_fields."""
 
-    tz = serializers.CharField(
-        required=False, default=DEFAULT_TIME_ZONE, max_length=64, help_text="IANA time zone of the dates."
-    )
+    tz = TimeZoneField(required=False, default=DEFAULT_TIME_ZONE, help_text="IANA time zone of the dates.")
     territory = serializers.CharField(
         required=False, max_length=32, help_text="A territory code (INSEE 59512) or id; within your scope."
     )
@@ -150,11 +158,14 @@ class StatsQueryIn(serializers.Serializer):
 
     def get_fields(self):
         return {
-            "from": serializers.DateField(
-                required=False, help_text="First day (inclusive, in `tz`); default: one year before `to`."
+            "from": BoundedDateField(
+                required=False,
+                help_text="First day (inclusive, in `tz`); default: one year before `to`. "
+                + PERIOD_LIMIT_TEXT,
             ),
-            "to": serializers.DateField(
-                required=False, help_text="Last day (inclusive, in `tz`); default: today."
+            "to": BoundedDateField(
+                required=False,
+                help_text="Last day (inclusive, in `tz`); default: today. " + PERIOD_LIMIT_TEXT,
             ),
             **super().get_fields(),
         }
@@ -360,7 +371,10 @@ class StatsTerritoryCollectionOut(StatsHeaderOut):
 # Views
 # ---------------------------------------------------------------------------------------------------
 
-STATS_ERRORS = "Bad parameters (unknown interval or grouping, period inverted or over five years) are a 400."
+STATS_ERRORS = (
+    "Bad parameters (unknown interval or grouping, period inverted or over five years) are a 400; a "
+    "category or factor version that does not exist is a 404."
+)
 NOT_MODIFIED = {
     304: OpenApiResponse(description="Not modified: your copy (ETag / Last-Modified) is current.")
 }
@@ -368,9 +382,11 @@ NOT_MODIFIED = {
 
 class StatsSummaryView(GenericAPIView):
     renderer_classes = [JSONRenderer, StatsCSVRenderer]
+    throttle_scope = "stats"  # a budget of its own per caller (api.throttling)
 
     @extend_schema(
         operation_id="stats_summary",
+        extensions=PERIOD_LIMIT,
         summary="Headline figures of a period",
         description=(
             "Tonnes diverted, CO2e avoided, handovers (net of reversals), distinct donors and recipients, "
@@ -433,9 +449,11 @@ TIMESERIES_COLUMNS = [
 
 class StatsTimeseriesView(GenericAPIView):
     renderer_classes = [JSONRenderer, StatsCSVRenderer]
+    throttle_scope = "stats"  # a budget of its own per caller (api.throttling)
 
     @extend_schema(
         operation_id="stats_timeseries",
+        extensions=PERIOD_LIMIT,
         summary="Tonnes, CO2e and handovers per calendar bucket",
         description=(
             "Calendar-aligned buckets (day, week from Monday, month, year) in the caller's time zone, "
@@ -467,9 +485,11 @@ class StatsTimeseriesView(GenericAPIView):
 
 class StatsTerritoriesView(GenericAPIView):
     renderer_classes = [GeoJSONRenderer, JSONRenderer, StatsCSVRenderer]
+    throttle_scope = "stats"  # a budget of its own per caller (api.throttling)
 
     @extend_schema(
         operation_id="stats_territories",
+        extensions=PERIOD_LIMIT,
         summary="Territories with their figures (GeoJSON, for a choropleth)",
         description=(
             "A GeoJSON FeatureCollection (RFC 7946) of the territories in your scope — for an organisation, "
@@ -558,6 +578,7 @@ class _Echo:
 
 
 class StatsLedgerView(ListAPIView):
+    throttle_scope = "stats"  # a budget of its own per caller (api.throttling)
     queryset = Handover.objects.none()  # for the schema; rows come from impact.selectors.stats_ledger
     serializer_class = LedgerRowOut
     pagination_class = CursorPage
@@ -565,6 +586,7 @@ class StatsLedgerView(ListAPIView):
 
     @extend_schema(
         operation_id="stats_ledger",
+        extensions=PERIOD_LIMIT,
         summary="The anonymised ledger (public authorities and the operator)",
         description=(
             "Ledger rows in your scope with the kinds of the parties instead of who they are: no "

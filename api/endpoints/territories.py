@@ -48,8 +48,12 @@ class TerritoryOut(serializers.ModelSerializer):
 
 class TerritoryListIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=TerritoryKind.choices, required=False)
-    code = serializers.CharField(
-        required=False, max_length=2000, help_text="One code, or several separated by commas (59512,59350)."
+    code = serializers.RegexField(
+        # Codes are printable ASCII (INSEE 59512, IRIS 595120101…), up to 32 characters each.
+        r"^[\x21-\x2b\x2d-\x7e]{1,32}(?:,[\x21-\x2b\x2d-\x7e]{1,32})*$",
+        required=False,
+        max_length=2000,
+        help_text="One code, or several separated by commas (59512,59350).",
     )
 
 
@@ -98,8 +102,8 @@ class TerritoryListView(GenericAPIView):
     )
     def get(self, request):
         params = validated_query(TerritoryListIn, request)
-        codes = [c.strip() for c in params.get("code", "").split(",") if c.strip()]
-        queryset = selectors.territories_list(kind=params.get("kind"), codes=codes or None)
+        codes = params["code"].split(",") if "code" in params else None
+        queryset = selectors.territories_list(kind=params.get("kind"), codes=codes)
         paginator = self.paginator
         if request.accepted_renderer.media_type == GeoJSONRenderer.media_type:
             queryset = queryset.defer("geometry", "properties").annotate(

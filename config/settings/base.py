@@ -7,7 +7,16 @@ from datetime import timedelta
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
-from config.env import BASE_DIR, database_from_url, env_bool, env_int, env_list, env_str, load_dotenv
+from config.env import (
+    BASE_DIR,
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    load_dotenv,
+)
 
 load_dotenv()
 
@@ -26,11 +35,15 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
+    # Refresh tokens are recorded (outstanding) and blacklisted once used: rotation, logout, revocation.
+    "rest_framework_simplejwt.token_blacklist",
     "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Login lockout of the API, the dashboard and the admin (config.login_guard).
+    "axes",
     # Domain, lowest layer first: core ← inventory, territories ← organisations ← exchange ← claims
     # ← matching ← impact ← demo ← api. No domain package imports api or web.
     "core",
@@ -47,16 +60,22 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of a request carries the client's address.
+    "config.client_ip.ClientIPMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.security.SecurityHeadersMiddleware",
     "api.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "api.middleware.ProblemNotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -81,6 +100,10 @@ TEMPLATES = [
 DATABASES = {
     "default": database_from_url(env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/boucle"))
 }
+# Web requests: PostgreSQL cancels a statement that runs longer (ms; 0: never), answered 503
+# `query_timeout`. Only the connections of the WSGI process get it (config.wsgi): migrations, management
+# commands and the Celery workers have none (tasks have time limits instead).
+BOUCLE_WEB_STATEMENT_TIMEOUT_MS = env_int("BOUCLE_WEB_STATEMENT_TIMEOUT_MS", 5000)
 # Debian 12 ships GDAL 3.6, which cannot block file/network access in spatial references. Boucle never
 # hands user-supplied spatial references to GDAL (points arrive as GeoJSON numbers, territories from
 # files the operator chooses), so the warning is acknowledged here rather than on every check.
@@ -90,6 +113,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "organisations.User"
 # People log in to the dashboard (web/) with a session; the API takes tokens and keys.
 LOGIN_URL = "web:login"
+# AxesStandaloneBackend refuses a locked-out login before any password is checked; AccountBackend is
+# Django's ModelBackend, clearing the account's failures when a login succeeds (config.login_guard).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "config.login_guard.AccountBackend"]
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:login"
 
@@ -130,6 +156,9 @@ MEDIA_ROOT = BASE_DIR / env_str("MEDIA_ROOT", "media")
 BOUCLE_MAX_REQUEST_BYTES = env_int("BOUCLE_MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BOUCLE_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = BOUCLE_MAX_REQUEST_BYTES
+# How deep a JSON body may nest arrays and objects (400 json_too_deep beyond): no input of the API
+# needs more than a few levels, and Python's parser recurses once per level.
+BOUCLE_MAX_JSON_DEPTH = env_int("BOUCLE_MAX_JSON_DEPTH", 32)
 # Largest offer photo accepted (413 above); JPEG, PNG and WebP only, at most 8 per offer.
 BOUCLE_MAX_PHOTO_BYTES = env_int("BOUCLE_MAX_PHOTO_BYTES", 4 * 1024 * 1024)
 
@@ -152,6 +181,54 @@ BOUCLE_MAX_OPEN_CLAIMS_PER_ORG = env_int("BOUCLE_MAX_OPEN_CLAIMS_PER_ORG", 20)
 BOUCLE_MAX_OPEN_CLAIM_KG = env_int("BOUCLE_MAX_OPEN_CLAIM_KG", 5000)
 BOUCLE_HANDOVER_CONFIRM_DAYS = env_int("BOUCLE_HANDOVER_CONFIRM_DAYS", 14)
 BOUCLE_HANDOVER_REVERSE_DAYS = env_int("BOUCLE_HANDOVER_REVERSE_DAYS", 30)
+# Sign-ups: days to confirm the e-mail address before the unconfirmed account and organisation are
+# deleted; minutes a password-reset code stays valid (Django's setting is in seconds).
+BOUCLE_REGISTRATION_CONFIRM_DAYS = env_int("BOUCLE_REGISTRATION_CONFIRM_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = 60 * env_int("PASSWORD_RESET_MINUTES", 60)
+# When the exact pickup place and the contacts are revealed (claims/selectors.py): an automatically
+# accepted claim shows them from midnight (Paris) this many days before the lot is available; offers
+# accept automatically only for recipients with this many handovers vouched for by a donor, and fewer
+# than BOUCLE_AUTO_ACCEPT_STRIKES automatic claims in flight plus strikes (claims broken after the
+# reveal) in the last BOUCLE_AUTO_ACCEPT_STRIKE_DAYS days; reaching the cap suspends it, operator told.
+BOUCLE_REVEAL_LEAD_DAYS = env_int("BOUCLE_REVEAL_LEAD_DAYS", 1)
+BOUCLE_AUTO_ACCEPT_MIN_HANDOVERS = env_int("BOUCLE_AUTO_ACCEPT_MIN_HANDOVERS", 1)
+BOUCLE_AUTO_ACCEPT_STRIKES = env_int("BOUCLE_AUTO_ACCEPT_STRIKES", 3)
+BOUCLE_AUTO_ACCEPT_STRIKE_DAYS = env_int("BOUCLE_AUTO_ACCEPT_STRIKE_DAYS", 30)
+
+# Reverse proxies in front of the application, each appending to X-Forwarded-For (docker-compose.yml: 1).
+# 0: the header is ignored and the client is the connection's peer. Every rate limit, the login lockout
+# and the logs take the client's address from it (config.client_ip).
+BOUCLE_TRUSTED_PROXIES = env_int("BOUCLE_TRUSTED_PROXIES", 0)
+
+# API rate limits (api.throttling), "count/period" (300/min, 5/15min, 100/h; "none": no limit), in
+# Redis. Every request spends from its client address's budget and from its caller's: a person's, an API
+# key's, or an anonymous caller's (per address); search and statistics have a budget of their own on top;
+# the auth routes only one per address. Over budget: 429 with Retry-After.
+BOUCLE_RATES = {
+    "ip": env_rate("BOUCLE_RATE_IP", "1200/min"),
+    "user": env_rate("BOUCLE_RATE_USER", "300/min"),
+    "api_key": env_rate("BOUCLE_RATE_API_KEY", "600/min"),
+    "anon": env_rate("BOUCLE_RATE_ANON", "60/min"),
+    "search": env_rate("BOUCLE_RATE_SEARCH", "60/min"),
+    "stats": env_rate("BOUCLE_RATE_STATS", "30/min"),
+    "schema": env_rate("BOUCLE_RATE_SCHEMA", "10/min"),
+    "auth": env_rate("BOUCLE_RATE_AUTH", "30/min"),
+}
+
+# Login lockout (config.login_guard, on django-axes; the same for the API, the dashboard and the admin):
+# failed logins per account and address, per account, per address. The failure that reaches a tier's
+# count locks what it counts for its period (429, Retry-After), the right password included.
+BOUCLE_LOGIN_FAILURES_ACCOUNT_IP = env_rate("BOUCLE_LOGIN_FAILURES_ACCOUNT_IP", "5/15min")
+BOUCLE_LOGIN_FAILURES_ACCOUNT = env_rate("BOUCLE_LOGIN_FAILURES_ACCOUNT", "20/h")
+BOUCLE_LOGIN_FAILURES_IP = env_rate("BOUCLE_LOGIN_FAILURES_IP", "100/h")
+AXES_HANDLER = "config.login_guard.LoginGuardHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]  # the three tiers
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_USERNAME_CALLABLE = "config.login_guard.login_username"
+AXES_LOCKOUT_CALLABLE = "config.login_guard.lockout_response"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Attempts live in Redis, not in django-axes' tables: nothing to show in the admin.
+AXES_ENABLE_ADMIN = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -160,22 +237,37 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsAuthenticatedActor"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.StrictContentNegotiation",
+    # JSON bodies; multipart only where a file is uploaded (offer photos set it on their view): a form
+    # cannot carry the nested objects and nulls the JSON bodies have, so the schema must not offer one.
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorPage",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.BoucleAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.AddressThrottle",
+        "api.throttling.AnonymousThrottle",
+        "api.throttling.PersonThrottle",
+        "api.throttling.ApiKeyThrottle",
+        "api.throttling.CostlyViewThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": BOUCLE_RATES,
+    # For any DRF throttle that keeps DRF's own get_ident(); Boucle's use config.client_ip.
+    "NUM_PROXIES": BOUCLE_TRUSTED_PROXIES,
 }
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 30)),
+    # Refresh tokens rotate: each is good for one refresh (or one logout) and the answer carries the
+    # next one, so 14 days is how long an app may stay unused, not how long a stolen token works.
+    # Presenting a used one again ends every session of the account. api.authentication does the
+    # rotation itself (under a lock on the token's record); the two flags say the same to simplejwt.
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "SIGNING_KEY": SECRET_KEY,
@@ -189,7 +281,14 @@ SPECTACULAR_SETTINGS = {
         "and the city pulls reuse statistics.\n\n"
         "Errors use one shape, RFC 9457 problem details (`application/problem+json`): see the "
         "`Problem` component. People authenticate with `Authorization: Bearer <JWT>`, integrations with "
-        "`Authorization: Api-Key <key>`. Send `Accept-Language: fr` or `en`."
+        "`Authorization: Api-Key <key>`. Send `Accept-Language: fr` or `en`.\n\n"
+        "Rate limits: every request spends from its client address's budget and from its caller's "
+        "(a person's, an API key's, or an anonymous caller's per address); search and statistics have "
+        "a stricter budget of their own on top, and the auth routes one per address. A spent budget "
+        "answers 429 `throttled` with `Retry-After` (seconds) and `retry_after_s`. Logging in is also "
+        "locked out after repeated failures for the account from one address, for the account from "
+        "anywhere, and for the address: 429 `login_locked`, with `Retry-After`, even for the right "
+        "password. The operator sets the limits; their defaults are in the README."
     ),
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",
@@ -205,6 +304,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
+        "api.schema.add_links",
+        "api.schema.add_time_zone_component",
     ],
     "ENUM_NAME_OVERRIDES": {
         "OrganisationKindEnum": "organisations.models.OrganisationKind.choices",
@@ -232,6 +333,18 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Time limits of a task, seconds: at the soft one the task gets SoftTimeLimitExceeded (its transaction
+# rolls back; periodic work resumes at its next run), at the hard one the worker process running it is
+# replaced. The daily digests and the monthly reports legitimately run longer.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+CELERY_TASK_ANNOTATIONS = {
+    name: {
+        "soft_time_limit": max(1800, CELERY_TASK_SOFT_TIME_LIMIT),
+        "time_limit": max(1860, CELERY_TASK_TIME_LIMIT),
+    }
+    for name in ("matching.tasks.send_match_digests", "impact.tasks.build_monthly_reports")
+}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "boucle")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -255,6 +368,14 @@ CELERY_BEAT_SCHEDULE["claims-confirm-handovers-tacitly"] = {
     "task": "claims.tasks.confirm_handovers_tacitly",
     "schedule": 3600.0,
 }
+CELERY_BEAT_SCHEDULE["organisations-flush-expired-tokens"] = {
+    "task": "organisations.tasks.flush_expired_tokens",
+    "schedule": crontab(hour=3, minute=30),  # expired refresh tokens and their blacklist entries
+}
+CELERY_BEAT_SCHEDULE["organisations-prune-unconfirmed-registrations"] = {
+    "task": "organisations.tasks.prune_unconfirmed_registrations",
+    "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE["organisations-remind-pending-verifications"] = {
     "task": "organisations.tasks.remind_pending_verifications",
     "schedule": crontab(hour=9, minute=0),  # the operator's morning list of organisations to verify
@@ -267,8 +388,12 @@ CELERY_BEAT_SCHEDULE["impact-build-monthly-reports"] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line names the client's address while a request runs (config.client_ip), `-` otherwise.
+    "filters": {"client_ip": {"()": "config.client_ip.ClientIPLogFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(client_ip)s] %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_ip"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
