@@ -279,3 +279,28 @@ def make_reversal(row):
         recorded_by="system",
         **{name: getattr(row, name) for name in same},
     )
+
+
+def registration(default_password: str, /, **overrides) -> dict:
+    """A complete sign-up body for auth/register/ (a company and its administrator); `overrides` replace
+    top-level members, `organisation=` members of the organisation."""
+    organisation = {
+        "name": "Menuiserie Lemaire",
+        "kind": "company",
+        "siret": "732 829 320 00074",
+        "email": "contact@lemaire.example",
+        "phone": "+33 3 20 00 00 00",
+        "website": "https://lemaire.example",
+        "description": "Chutes de chêne et de hêtre.",
+    }
+    organisation.update(overrides.pop("organisation", {}))
+    body = {
+        "email": "Claire.Lemaire@Example.org",
+        "password": default_password,
+        "first_name": "Claire",
+        "last_name": "Lemaire",
+        "preferred_language": "fr",
+        "organisation": organisation,
+    }
+    body.update(overrides)
+    return body

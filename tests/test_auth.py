@@ -19,6 +19,7 @@ from .conftest import (
     make_org,
     make_user,
 )
+from .conftest import registration as signup_body
 from .limits import fresh_counters, set_rates, still_window  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -27,26 +28,7 @@ PASSWORD = "lin-et-chanvre-1852"
 
 
 def registration(**overrides) -> dict:
-    organisation = {
-        "name": "Menuiserie Lemaire",
-        "kind": "company",
-        "siret": "732 829 320 00074",
-        "email": "contact@lemaire.example",
-        "phone": "+33 3 20 00 00 00",
-        "website": "https://lemaire.example",
-        "description": "Chutes de chêne et de hêtre.",
-    }
-    organisation.update(overrides.pop("organisation", {}))
-    body = {
-        "email": "Claire.Lemaire@Example.org",
-        "password": PASSWORD,
-        "first_name": "Claire",
-        "last_name": "Lemaire",
-        "preferred_language": "fr",
-        "organisation": organisation,
-    }
-    body.update(overrides)
-    return body
+    return signup_body(PASSWORD, **overrides)
 
 
 def assert_problem(response, status: int, fields: list[str], code: str = "validation_error") -> dict:

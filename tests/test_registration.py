@@ -22,6 +22,7 @@ from organisations.selectors import organisations_pending_verification
 from organisations.tokens import hash_token
 
 from .conftest import CheckedClient, make_member, make_org, make_user
+from .conftest import registration as signup_body
 
 pytestmark = pytest.mark.django_db
 
@@ -30,23 +31,7 @@ ACCEPTED_EN = {"detail": "Check your e-mail: we have sent a message to this addr
 
 
 def registration(**overrides) -> dict:
-    organisation = {
-        "name": "Menuiserie Lemaire",
-        "kind": "company",
-        "siret": "732 829 320 00074",
-        "email": "contact@lemaire.example",
-    }
-    organisation.update(overrides.pop("organisation", {}))
-    body = {
-        "email": "Claire.Lemaire@Example.org",
-        "password": PASSWORD,
-        "first_name": "Claire",
-        "last_name": "Lemaire",
-        "preferred_language": "fr",
-        "organisation": organisation,
-    }
-    body.update(overrides)
-    return body
+    return signup_body(PASSWORD, **overrides)
 
 
 def register(body: dict, language: str = "en", capture=None):
