@@ -217,7 +217,10 @@ class HandoverCreateIn(serializers.Serializer):
         **QUANTITY,
         min_value=Decimal("0.001"),
         required=False,
-        help_text="Quantity collected, at most the claimed one (default); the rest goes back to the offer.",
+        help_text=(
+            "Quantity collected, in the offer's unit (whole numbers for piece and pallet), at most the "
+            "claimed one (default); the rest goes back to the offer."
+        ),
     )
     mass_kg = serializers.DecimalField(
         **QUANTITY,
