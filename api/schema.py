@@ -295,8 +295,9 @@ LINKS: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
     ("claims_create", "201"): _feeds(
         {"claim_id": _ID},
         "claims_retrieve", "claims_accept", "claims_decline", "claims_cancel", "claims_handover",
+        "claims_return",
     ),
-    ("claims_accept", "200"): _feeds({"claim_id": _ID}, "claims_cancel", "claims_handover"),
+    ("claims_accept", "200"): _feeds({"claim_id": _ID}, "claims_cancel", "claims_handover", "claims_return"),
     ("claims_handover", "201"): _feeds(
         {"handover_id": _ID},
         "handovers_retrieve", "handovers_confirm", "handovers_dispute", "handovers_reverse",

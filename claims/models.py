@@ -52,6 +52,15 @@ class RevealReason(models.TextChoices):
     CLAIM_CLOSED = "claim_closed", _("closed: not shown")
 
 
+class ReturnCondition(models.TextChoices):
+    """The state lent equipment came back in."""
+
+    AS_LENT = "as_lent", _("as lent")
+    WORN = "worn", _("worn")
+    DAMAGED = "damaged", _("damaged")
+    INCOMPLETE = "incomplete", _("incomplete")
+
+
 class Party(models.TextChoices):
     """Who closed a claim or recorded a ledger row: reliability counts are kept per side."""
 
@@ -86,6 +95,14 @@ class Claim(TimeStampedModel):
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True)
     closed_by_party = models.CharField(_("closed by"), max_length=10, choices=Party.choices, blank=True)
+    # Loans (offers in mode `loan`, claims/loans.py): due back by, and the return once recorded.
+    loan_due_at = models.DateTimeField(_("loan due back"), null=True, blank=True)
+    returned_at = models.DateTimeField(_("returned at"), null=True, blank=True)
+    return_condition = models.CharField(
+        _("condition on return"), max_length=10, choices=ReturnCondition.choices, blank=True
+    )
+    return_note = models.TextField(_("note on return"), blank=True)
+    loan_reminded_at = models.DateTimeField(_("last overdue reminder"), null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -104,6 +121,11 @@ class Claim(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(auto_accepted=False) | Q(auto_accept_withheld=""),
                 name="claim_auto_accepted_not_withheld",
+            ),
+            models.CheckConstraint(
+                condition=Q(returned_at__isnull=True)
+                | (Q(loan_due_at__isnull=False) & Q(status=ClaimStatus.COLLECTED) & ~Q(return_condition="")),
+                name="claim_return_of_collected_loan",
             ),
         ]
         indexes = [
@@ -135,6 +157,10 @@ class Handover(models.Model):
 
     claim = models.ForeignKey(Claim, models.PROTECT, related_name="handovers")
     reverses = models.OneToOneField("self", models.PROTECT, null=True, blank=True, related_name="reversed_by")
+    # A corrected handover of the same claim, recorded after the row it corrects was reversed.
+    corrects = models.OneToOneField(
+        "self", models.PROTECT, null=True, blank=True, related_name="corrected_by"
+    )
     offer = models.ForeignKey("exchange.Offer", models.PROTECT, related_name="+")
     donor = models.ForeignKey("organisations.Organisation", models.PROTECT, related_name="+")
     donor_kind = models.CharField(max_length=20)
@@ -146,11 +172,23 @@ class Handover(models.Model):
     unit = models.CharField(max_length=8)
     mass_kg = models.DecimalField(max_digits=14, decimal_places=3)
     mass_method = models.CharField(max_length=10, choices=MassMethod.choices)
+    # What was declared or estimated for the quantity handed over, when known (claims/plausibility.py).
+    expected_mass_kg = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    # The recipient (or the recording party on its behalf) confirmed a mass outside the plausible bounds.
+    mass_confirmed = models.BooleanField(default=False)
+    outlier = models.BooleanField(
+        default=False, help_text=_("Mass outside the plausible bounds, kept because it was confirmed.")
+    )
+    # The offer's mode: loans are lent and returned, never counted as waste diverted (claims/loans.py).
+    mode = models.CharField(max_length=10, default="donation")
     factor_version = models.CharField(max_length=32)
     factor_basis = models.CharField(max_length=8, choices=FactorBasis.choices)
     factor_kgco2e = models.DecimalField(max_digits=12, decimal_places=4)
     factor_source = models.TextField()
     factor_status = models.CharField(max_length=20)
+    # For a per-item factor: the number of items it was applied to (the quantity of pieces, or the mass
+    # divided by one item's typical mass); null for a per-kg factor.
+    factor_items = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
     co2e_avoided_kg = models.DecimalField(max_digits=16, decimal_places=3)
     collected_at = models.DateTimeField(_("collected at"))
     # Set by the service (the system's seeding path may backdate it with the collection).
@@ -168,9 +206,22 @@ class Handover(models.Model):
         verbose_name = _("handover")
         verbose_name_plural = _("handovers (ledger)")
         constraints = [
-            # At most one handover per claim; reversals are the other rows of that claim.
+            # One first handover per claim; the other rows of that claim are reversals and corrections,
+            # each correction pointing at the (reversed) row it corrects.
             models.UniqueConstraint(
-                fields=["claim"], condition=Q(reverses__isnull=True), name="handover_one_per_claim"
+                fields=["claim"],
+                condition=Q(reverses__isnull=True) & Q(corrects__isnull=True),
+                name="handover_one_per_claim",
+            ),
+            models.CheckConstraint(
+                condition=Q(reverses__isnull=True) | Q(corrects__isnull=True),
+                name="handover_reversal_corrects_nothing",
+            ),
+            models.CheckConstraint(
+                condition=Q(outlier=False) | Q(mass_confirmed=True), name="handover_outlier_confirmed"
+            ),
+            models.CheckConstraint(
+                condition=~Q(mode="loan") | Q(co2e_avoided_kg=0), name="handover_loan_avoids_nothing"
             ),
             models.CheckConstraint(
                 condition=(Q(reverses__isnull=True) & Q(quantity__gt=0) & Q(mass_kg__gte=0))
@@ -183,6 +234,7 @@ class Handover(models.Model):
             models.Index(fields=["collected_at"], name="handover_collected_at"),
             models.Index(fields=["donor", "collected_at"], name="handover_donor_time"),
             models.Index(fields=["recipient", "collected_at"], name="handover_recipient_time"),
+            models.Index(fields=["collected_at"], condition=Q(outlier=True), name="handover_outliers"),
         ]
 
     def __str__(self) -> str:
@@ -227,3 +279,44 @@ class HandoverConfirmation(models.Model):
 
     def __str__(self) -> str:
         return f"handover #{self.handover_id}: {self.state}"
+
+
+class HandoverProposal(models.Model):
+    """A step towards settling a disputed ledger row (claims/corrections.py): one party proposes a
+    corrected figure; the other agrees by proposing the same figure, or counters with another; the
+    operator settles alone. The step that settles points at the correction it wrote. Append-only."""
+
+    handover = models.ForeignKey(Handover, models.PROTECT, related_name="proposals")
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The party proposing; empty when the operator settled."),
+    )
+    quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3)
+    mass_kg = models.DecimalField(_("mass (kg)"), max_digits=14, decimal_places=3)
+    reason = models.TextField(_("reason"))
+    correction = models.OneToOneField(
+        Handover,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="settled_by",
+        verbose_name=_("correction"),
+    )
+    recorded_by = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("handover proposal")
+        verbose_name_plural = _("handover proposals")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0) & Q(mass_kg__gt=0), name="proposal_positive"),
+            models.CheckConstraint(condition=~Q(reason=""), name="proposal_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"proposal #{self.pk} on handover #{self.handover_id}: {self.mass_kg} kg"

@@ -244,6 +244,31 @@ def claim_reveal_detail(claim: Claim) -> str:
     }[reason]
 
 
+# Loans ------------------------------------------------------------------------------------------------
+
+# Filters of the claims list (`loan`): lent and not back yet, overdue among those, back.
+LOAN_FILTERS = ("out", "overdue", "returned")
+
+
+def loans_out() -> Q:
+    """On Claim: a loan collected and not yet returned (only loans get a due date, claims/loans.py)."""
+    return Q(status=ClaimStatus.COLLECTED, loan_due_at__isnull=False, returned_at__isnull=True)
+
+
+def loans_overdue(*, now: datetime | None = None) -> Q:
+    """The rule, on Claim: a loan is overdue when it is out (collected, not returned) past its due date.
+    Used by the claims list, the output (`loan.overdue`) and the reminders (claims/tasks.py)."""
+    return loans_out() & Q(loan_due_at__lt=now or timezone.now())
+
+
+def _loan_filter(loan: str, now: datetime | None = None) -> Q:
+    return {
+        "out": loans_out(),
+        "overdue": loans_overdue(now=now),
+        "returned": Q(returned_at__isnull=False),
+    }[loan]
+
+
 # Claims ----------------------------------------------------------------------------------------------
 
 
@@ -258,6 +283,9 @@ def claims_visible_to(*, actor: Actor) -> QuerySet[Claim]:
             default=Value(False),
             output_field=BooleanField(),
         ),
+        loan_overdue=Case(
+            When(loans_overdue(), then=Value(True)), default=Value(False), output_field=BooleanField()
+        ),
     )
     if actor.is_operator:
         return qs
@@ -266,10 +294,18 @@ def claims_visible_to(*, actor: Actor) -> QuerySet[Claim]:
 
 
 def claims_list(
-    *, actor: Actor, status: str | None = None, role: str | None = None, offer_id: int | None = None
+    *,
+    actor: Actor,
+    status: str | None = None,
+    role: str | None = None,
+    offer_id: int | None = None,
+    loan: str | None = None,
 ) -> QuerySet[Claim]:
-    """`role`: recipient (claims the actor's organisations made) or donor (claims on their offers)."""
+    """`role`: recipient (claims the actor's organisations made) or donor (claims on their offers).
+    `loan`: one of LOAN_FILTERS."""
     qs = claims_visible_to(actor=actor)
+    if loan:
+        qs = qs.filter(_loan_filter(loan))
     if status:
         qs = qs.filter(status=status)
     if role == Party.RECIPIENT:
@@ -303,8 +339,8 @@ def claim_party_of(*, actor: Actor, claim: Claim) -> str | None:
 def handovers_visible_to(*, actor: Actor) -> QuerySet[Handover]:
     """Ledger rows where one of the actor's organisations is donor or recipient; all for the operator."""
     qs = Handover.objects.select_related(
-        "donor", "recipient", "category", "territory", "confirmation", "reversed_by"
-    )
+        "donor", "recipient", "category", "territory", "confirmation", "reversed_by", "corrected_by"
+    ).prefetch_related("proposals")
     if actor.is_operator:
         return qs
     ids = actor.organisation_ids

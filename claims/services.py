@@ -1,13 +1,16 @@
 """State changes of claims and of the handover ledger. One function per change, in a transaction, called
 alike by views, the admin, commands and tasks.
 
-Quantities. An offer's remaining quantity is what no accepted claim holds and nobody collected:
-    remaining = quantity − Σ accepted claims' quantities − Σ collected quantities of collected claims.
+Quantities. An offer's stock is in three parts that always add up (a CHECK constraint guards it):
+    quantity = remaining + reserved + collected,
+reserved being what accepted claims hold, collected what was handed over (for a loan: what is out on
+loan now; a return puts it back in remaining, claims/loans.py).
 A *requested* claim holds nothing: it is checked against the remaining quantity when made (to refuse
 early, 409 with `remaining_quantity`), and again, atomically, when accepted: one conditional
 `UPDATE … SET remaining = remaining − q WHERE status = 'published' AND remaining >= q` whose row count
 says whether it won. The CHECK constraint 0 ≤ remaining ≤ quantity is the last guard. Declining,
-cancelling and expiring give back what was taken; a handover gives back what was not collected.
+cancelling and expiring give back what was taken; a handover moves what was collected from reserved to
+collected and gives back the rest.
 
 A reversal corrects the ledger, not the stock: goods that left the yard do not come back to the offer,
 and the claim stays collected.
@@ -34,13 +37,13 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
 from core.events import event_record
-from exchange.models import Offer, OfferStatus
+from exchange.models import Offer, OfferMode, OfferStatus
 from exchange.rules import PUBLIC_STATUSES
-from inventory.models import Unit
+from inventory.plausibility import quantity_check
 from organisations.actors import Actor
 from organisations.models import RECIPIENT_KINDS, Organisation
 
-from .ledger import ledger_figures, mass_of
+from .ledger import LedgerFigures, ledger_figures, mass_of
 from .models import (
     OPEN_CLAIM_STATUSES,
     Claim,
@@ -61,8 +64,6 @@ from .selectors import (
     strikes_since,
 )
 
-# Units counted in whole numbers.
-COUNTED_UNITS = (Unit.PIECE, Unit.PALLET)
 # The furthest a donor may push a pickup deadline.
 MAX_PICKUP_DAYS = 90
 # Tolerance for clocks a little ahead of ours when a collection time is given.
@@ -110,16 +111,6 @@ def _quantity_text(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.001")))
 
 
-def _valid_quantity(quantity: Decimal, *, unit: str, field: str = "quantity") -> Decimal:
-    if quantity <= 0:
-        message = _("The quantity must be greater than zero.")
-        raise InvalidInput(message, field_errors={field: [message]})
-    if unit in COUNTED_UNITS and quantity != quantity.to_integral_value():
-        message = _("This lot is counted in whole units.")
-        raise InvalidInput(message, field_errors={field: [message]})
-    return quantity
-
-
 def _window_open(now: datetime) -> Q:
     return Q(available_until__isnull=True) | Q(available_until__gt=now)
 
@@ -159,6 +150,7 @@ def _take(*, offer_id: int, quantity: Decimal, actor: Actor, now: datetime) -> N
         _window_open(now), pk=offer_id, status=OfferStatus.PUBLISHED, remaining_quantity__gte=quantity
     ).update(
         remaining_quantity=F("remaining_quantity") - quantity,
+        reserved_quantity=F("reserved_quantity") + quantity,
         status=Case(
             When(remaining_quantity=quantity, then=Value(OfferStatus.EXHAUSTED)), default=F("status")
         ),
@@ -171,27 +163,43 @@ def _take(*, offer_id: int, quantity: Decimal, actor: Actor, now: datetime) -> N
         _event("offer.exhausted", offer, actor=actor, organisation_id=offer.organisation_id)
 
 
-def _give_back(*, offer_id: int, quantity: Decimal, actor: Actor, now: datetime) -> None:
-    """Return `quantity` to the offer; an exhausted offer is live again while its window is open."""
-    if quantity <= 0:
+def _give_back(
+    *,
+    offer_id: int,
+    quantity: Decimal,
+    actor: Actor,
+    now: datetime,
+    collected: Decimal = Decimal("0"),
+    source: str = "reserved_quantity",
+) -> None:
+    """Move `quantity` + `collected` out of `source` (what accepted claims hold, or, for a returned
+    loan, what was out on loan): `collected` to the collected part, `quantity` back to the remaining
+    one. An exhausted offer given something back is live again while its window is open."""
+    if quantity <= 0 and collected <= 0:
         return
     offer = Offer.objects.select_for_update().get(pk=offer_id)
     status = offer.status
-    if status == OfferStatus.EXHAUSTED:
+    if status == OfferStatus.EXHAUSTED and quantity > 0:
         window_open = offer.available_until is None or offer.available_until > now
         status = OfferStatus.PUBLISHED if window_open else OfferStatus.EXPIRED
-    Offer.objects.filter(pk=offer_id).update(
-        remaining_quantity=F("remaining_quantity") + quantity, status=status, updated_at=timezone.now()
-    )
+    moves = {
+        "remaining_quantity": F("remaining_quantity") + quantity,
+        "collected_quantity": F("collected_quantity") + collected,
+    }
+    moves[source] = F(source) - (quantity + collected)
+    Offer.objects.filter(pk=offer_id).update(**moves, status=status, updated_at=timezone.now())
     if status != offer.status:
         name = "offer.reopened" if status == OfferStatus.PUBLISHED else "offer.expired"
         _event(name, offer, actor=actor, organisation_id=offer.organisation_id)
 
 
 def _close_if_done(*, offer_id: int, actor: Actor, now: datetime) -> None:
-    """An exhausted offer closes once nothing remains and no claim on it is open."""
+    """An exhausted offer closes once nothing remains and no claim on it is open, unless it is a loan
+    with items out: their return makes them lendable again (claims/loans.py)."""
     offer = Offer.objects.select_for_update().get(pk=offer_id)
     if offer.status != OfferStatus.EXHAUSTED or offer.remaining_quantity != 0:
+        return
+    if offer.mode == OfferMode.LOAN and offer.collected_quantity > 0:
         return
     if Claim.objects.filter(offer_id=offer_id, status__in=OPEN_CLAIM_STATUSES).exists():
         return
@@ -280,7 +288,7 @@ def claim_request(
         raise NotFound(_("No such offer."))
     if offer.organisation_id == organisation.pk:
         raise PermissionDenied(_("You cannot claim your own organisation's offer."), code="own_offer")
-    quantity = _valid_quantity(quantity, unit=offer.unit)
+    quantity = quantity_check(quantity, unit=offer.unit)
     if offer.status != OfferStatus.PUBLISHED or quantity > offer.remaining_quantity:
         raise _unavailable(offer, now)
     if offer.available_until is not None and offer.available_until <= now:
@@ -318,20 +326,33 @@ def claim_request(
 
 
 def _accept(
-    *, claim: Claim, actor: Actor, now: datetime, pickup_deadline: datetime | None, automatic: bool
+    *,
+    claim: Claim,
+    actor: Actor,
+    now: datetime,
+    pickup_deadline: datetime | None,
+    automatic: bool,
+    loan_due_at: datetime | None = None,
 ) -> None:
-    _take(offer_id=claim.offer_id, quantity=claim.quantity, actor=actor, now=now)
+    from .loans import loan_due_at_for  # claims/loans.py builds on this module
+
     available_from = claim.offer.available_from
+    # Counted from when the lot can be collected: a lot available next month is not a no-show next week.
+    pickup_deadline = pickup_deadline or max(now, available_from) + timedelta(
+        days=settings.BOUCLE_PICKUP_DAYS
+    )
+    loan_due_at = loan_due_at_for(
+        offer=claim.offer, pickup_deadline=pickup_deadline, loan_due_at=loan_due_at, now=now
+    )
+    _take(offer_id=claim.offer_id, quantity=claim.quantity, actor=actor, now=now)
     claim.status = ClaimStatus.ACCEPTED
     claim.accepted_at = now
     claim.auto_accepted = automatic
     claim.location_revealed_at = location_revealed_at(
         accepted_at=now, available_from=available_from, automatic=automatic
     )
-    # Counted from when the lot can be collected: a lot available next month is not a no-show next week.
-    claim.pickup_deadline = pickup_deadline or max(now, available_from) + timedelta(
-        days=settings.BOUCLE_PICKUP_DAYS
-    )
+    claim.pickup_deadline = pickup_deadline
+    claim.loan_due_at = loan_due_at
     claim.save(
         update_fields=[
             "status",
@@ -339,6 +360,7 @@ def _accept(
             "auto_accepted",
             "location_revealed_at",
             "pickup_deadline",
+            "loan_due_at",
             "updated_at",
         ]
     )
@@ -350,6 +372,7 @@ def _accept(
         automatic=automatic,
         pickup_deadline=claim.pickup_deadline,
         location_revealed_at=claim.location_revealed_at,
+        loan_due_at=claim.loan_due_at,
         at=now,
     )
 
@@ -361,10 +384,16 @@ def _require_donor(actor: Actor, claim: Claim) -> None:
 
 @transaction.atomic
 def claim_accept(
-    *, actor: Actor, claim_id: int, pickup_deadline: datetime | None = None, now: datetime | None = None
+    *,
+    actor: Actor,
+    claim_id: int,
+    pickup_deadline: datetime | None = None,
+    loan_due_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> Claim:
     """The donor accepts a requested claim: the quantity leaves the offer, and the recipient may now see
-    the exact pickup place and the donor's contact."""
+    the exact pickup place and the donor's contact. On a loan, `loan_due_at` is when the equipment is due
+    back (claims/loans.py)."""
     now = _clock(actor, now)
     actor.require_write()
     claim = claim_get(actor=actor, claim_id=claim_id)
@@ -381,7 +410,14 @@ def claim_accept(
             code="claim_not_requested",
             extra={"status": claim.status},
         )
-    _accept(claim=claim, actor=actor, now=now, pickup_deadline=pickup_deadline, automatic=False)
+    _accept(
+        claim=claim,
+        actor=actor,
+        now=now,
+        pickup_deadline=pickup_deadline,
+        automatic=False,
+        loan_due_at=loan_due_at,
+    )
     return claim_get(actor=actor, claim_id=claim.pk)
 
 
@@ -550,6 +586,177 @@ def claims_overdue(*, now: datetime | None = None, limit: int = 1000) -> list[in
 # The ledger ---------------------------------------------------------------------------------------
 
 
+def _collection_checks(*, claim: Claim, quantity: Decimal, collected_at: datetime, now: datetime) -> None:
+    if quantity > claim.quantity:
+        message = _("At most the claimed quantity (%(q)s) can be collected.") % {
+            "q": _quantity_text(claim.quantity)
+        }
+        raise InvalidInput(message, field_errors={"quantity": [message]})
+    if collected_at > timezone.now() + CLOCK_SKEW:
+        message = _("The collection time cannot be in the future.")
+        raise InvalidInput(message, field_errors={"collected_at": [message]})
+    if collected_at < claim.created_at:
+        message = _("The collection time cannot be before the claim was made.")
+        raise InvalidInput(message, field_errors={"collected_at": [message]})
+
+
+def _weighed_mass(mass_kg: Decimal | None) -> Decimal | None:
+    if mass_kg is not None and mass_kg <= 0:
+        message = _("A weighed mass must be greater than zero.")
+        raise InvalidInput(message, field_errors={"mass_kg": [message]})
+    return mass_kg
+
+
+def _write_row(
+    *,
+    claim: Claim,
+    quantity: Decimal,
+    figures: LedgerFigures,
+    collected_at: datetime,
+    actor: Actor,
+    recorder_org_id: int | None,
+    note: str,
+    now: datetime,
+    corrects: Handover | None = None,
+) -> Handover:
+    """Append a positive ledger row of `claim`: its first handover, or a correction of a reversed row."""
+    offer = claim.offer
+    donor = Organisation.objects.only("kind").get(pk=offer.organisation_id)
+    recipient = Organisation.objects.only("kind").get(pk=claim.organisation_id)
+    return Handover.objects.create(
+        claim=claim,
+        corrects=corrects,
+        offer=offer,
+        donor=donor,
+        donor_kind=donor.kind,
+        recipient=recipient,
+        recipient_kind=recipient.kind,
+        category_id=offer.category_id,
+        territory_id=offer.site.territory_id,
+        quantity=quantity,
+        unit=offer.unit,
+        mass_kg=figures.mass_kg,
+        mass_method=figures.mass_method,
+        expected_mass_kg=figures.expected_mass_kg,
+        mass_confirmed=figures.mass_confirmed,
+        outlier=figures.outlier,
+        mode=figures.mode,
+        factor_version=figures.factor_version,
+        factor_basis=figures.factor_basis,
+        factor_kgco2e=figures.factor_kgco2e,
+        factor_source=figures.factor_source,
+        factor_status=figures.factor_status,
+        factor_items=figures.factor_items,
+        co2e_avoided_kg=figures.co2e_avoided_kg,
+        collected_at=collected_at,
+        recorded_at=now,
+        recorded_by=actor.label,
+        recorded_by_organisation_id=recorder_org_id,
+        note=note,
+    )
+
+
+def _recorded_event(handover: Handover, *, actor: Actor, organisation_id: int | None) -> None:
+    _event(
+        "handover.corrected" if handover.corrects_id else "handover.recorded",
+        handover,
+        actor=actor,
+        organisation_id=organisation_id,
+        claim_id=handover.claim_id,
+        corrects_id=handover.corrects_id,
+        quantity=handover.quantity,
+        mass_kg=handover.mass_kg,
+        mass_method=handover.mass_method,
+        outlier=handover.outlier,
+        co2e_avoided_kg=handover.co2e_avoided_kg,
+        collected_at=handover.collected_at,
+    )
+
+
+def _correctable_row(claim: Claim) -> Handover | None:
+    """The claim's latest positive row when it has been reversed and not yet corrected: what a new
+    handover of a collected claim corrects. None when the claim's ledger holds a live row."""
+    latest = (
+        Handover.objects.filter(claim_id=claim.pk, reverses__isnull=True)
+        .select_related("reversed_by")
+        .order_by("-id")
+        .first()
+    )
+    if latest is None or not Handover.objects.filter(reverses_id=latest.pk).exists():
+        return None
+    return latest
+
+
+def _recollect(*, offer_id: int, before: Decimal, after: Decimal, actor: Actor, now: datetime) -> None:
+    """A correction changes what was collected from `before` to `after`: the difference moves between
+    the collected and the remaining parts of the offer (taking more needs that much remaining)."""
+    if after < before:
+        _give_back(
+            offer_id=offer_id, quantity=before - after, actor=actor, now=now, source="collected_quantity"
+        )
+    elif after > before:
+        more = after - before
+        taken = Offer.objects.filter(pk=offer_id, remaining_quantity__gte=more).update(
+            remaining_quantity=F("remaining_quantity") - more,
+            collected_quantity=F("collected_quantity") + more,
+            status=Case(
+                When(
+                    status=OfferStatus.PUBLISHED, remaining_quantity=more, then=Value(OfferStatus.EXHAUSTED)
+                ),
+                default=F("status"),
+            ),
+            updated_at=timezone.now(),
+        )
+        if not taken:
+            offer = Offer.objects.get(pk=offer_id)
+            raise Conflict(
+                _("Only %(remaining)s %(unit)s of this offer remain.")
+                % {"remaining": _quantity_text(offer.remaining_quantity), "unit": offer.unit},
+                code="insufficient_quantity",
+                extra={"remaining_quantity": _quantity_text(offer.remaining_quantity)},
+            )
+
+
+def correction_write(
+    *,
+    actor: Actor,
+    claim: Claim,
+    corrects: Handover,
+    quantity: Decimal,
+    mass_kg: Decimal | None,
+    mass_confirmed: bool,
+    collected_at: datetime,
+    recorder_org_id: int | None,
+    note: str,
+    now: datetime,
+) -> Handover:
+    """A corrected row for a claim whose row `corrects` was reversed; the caller holds the claim's lock.
+    One correction per row (the database's unique `corrects` is the last guard)."""
+    offer = claim.offer
+    quantity = quantity_check(quantity, offer.unit)
+    _collection_checks(claim=claim, quantity=quantity, collected_at=collected_at, now=now)
+    if claim.returned_at is not None and quantity != corrects.quantity:
+        message = _("This loan has come back: only its mass can be corrected, not its quantity.")
+        raise InvalidInput(message, field_errors={"quantity": [message]})
+    figures = ledger_figures(
+        offer=offer, quantity=quantity, weighed_mass_kg=_weighed_mass(mass_kg), mass_confirmed=mass_confirmed
+    )
+    _recollect(offer_id=offer.pk, before=corrects.quantity, after=quantity, actor=actor, now=now)
+    handover = _write_row(
+        claim=claim,
+        quantity=quantity,
+        figures=figures,
+        collected_at=collected_at,
+        actor=actor,
+        recorder_org_id=recorder_org_id,
+        note=note,
+        now=now,
+        corrects=corrects,
+    )
+    _recorded_event(handover, actor=actor, organisation_id=recorder_org_id)
+    return handover
+
+
 @transaction.atomic
 def handover_record(
     *,
@@ -557,12 +764,14 @@ def handover_record(
     claim_id: int,
     quantity: Decimal | None = None,
     mass_kg: Decimal | None = None,
+    mass_confirmed: bool = False,
     collected_at: datetime | None = None,
     note: str = "",
     now: datetime | None = None,
 ) -> Handover:
     """Either party records the pickup of an accepted claim: one ledger row, stamped with everything its
-    figures need. What was claimed but not collected goes back to the offer."""
+    figures need. What was claimed but not collected goes back to the offer. On a collected claim whose
+    row was reversed, the same call records the corrected handover (`corrects` the reversed row)."""
     now = _clock(actor, now)
     actor.require_write()
     claim = claim_get(actor=actor, claim_id=claim_id)
@@ -573,75 +782,57 @@ def handover_record(
         party
     )
     claim = _locked_claim(claim)
+    collected_at = collected_at or now
+    if claim.status == ClaimStatus.COLLECTED:
+        corrects = _correctable_row(claim)
+        if corrects is None:
+            raise Conflict(
+                _("This claim has been handed over; reverse its handover first to correct it."),
+                code="already_collected",
+                extra={"status": claim.status},
+            )
+        return correction_write(
+            actor=actor,
+            claim=claim,
+            corrects=corrects,
+            quantity=quantity if quantity is not None else corrects.quantity,
+            mass_kg=mass_kg,
+            mass_confirmed=mass_confirmed,
+            collected_at=collected_at,
+            recorder_org_id=recorder_org_id,
+            note=note,
+            now=now,
+        )
     if claim.status != ClaimStatus.ACCEPTED:
-        code = "already_collected" if claim.status == ClaimStatus.COLLECTED else "claim_not_accepted"
         raise Conflict(
-            _("Only an accepted claim can be handed over."), code=code, extra={"status": claim.status}
+            _("Only an accepted claim can be handed over."),
+            code="claim_not_accepted",
+            extra={"status": claim.status},
         )
 
     offer = claim.offer
-    quantity = _valid_quantity(quantity if quantity is not None else claim.quantity, unit=offer.unit)
-    if quantity > claim.quantity:
-        message = _("At most the claimed quantity (%(q)s) can be collected.") % {
-            "q": _quantity_text(claim.quantity)
-        }
-        raise InvalidInput(message, field_errors={"quantity": [message]})
-    if mass_kg is not None and mass_kg <= 0:
-        message = _("A weighed mass must be greater than zero.")
-        raise InvalidInput(message, field_errors={"mass_kg": [message]})
-    collected_at = collected_at or now
-    if collected_at > timezone.now() + CLOCK_SKEW:
-        message = _("The collection time cannot be in the future.")
-        raise InvalidInput(message, field_errors={"collected_at": [message]})
-    if collected_at < claim.created_at:
-        message = _("The collection time cannot be before the claim was made.")
-        raise InvalidInput(message, field_errors={"collected_at": [message]})
-
-    figures = ledger_figures(offer=offer, quantity=quantity, weighed_mass_kg=mass_kg)
-    donor = Organisation.objects.only("kind").get(pk=offer.organisation_id)
-    recipient = Organisation.objects.only("kind").get(pk=claim.organisation_id)
-    territory_id = offer.site.territory_id
-    handover = Handover.objects.create(
+    quantity = quantity_check(quantity if quantity is not None else claim.quantity, offer.unit)
+    _collection_checks(claim=claim, quantity=quantity, collected_at=collected_at, now=now)
+    figures = ledger_figures(
+        offer=offer, quantity=quantity, weighed_mass_kg=_weighed_mass(mass_kg), mass_confirmed=mass_confirmed
+    )
+    handover = _write_row(
         claim=claim,
-        offer=offer,
-        donor=donor,
-        donor_kind=donor.kind,
-        recipient=recipient,
-        recipient_kind=recipient.kind,
-        category_id=offer.category_id,
-        territory_id=territory_id,
         quantity=quantity,
-        unit=offer.unit,
-        mass_kg=figures.mass_kg,
-        mass_method=figures.mass_method,
-        factor_version=figures.factor_version,
-        factor_basis=figures.factor_basis,
-        factor_kgco2e=figures.factor_kgco2e,
-        factor_source=figures.factor_source,
-        factor_status=figures.factor_status,
-        co2e_avoided_kg=figures.co2e_avoided_kg,
+        figures=figures,
         collected_at=collected_at,
-        recorded_at=now,
-        recorded_by=actor.label,
-        recorded_by_organisation_id=recorder_org_id,
+        actor=actor,
+        recorder_org_id=recorder_org_id,
         note=note,
+        now=now,
     )
     _close(claim, status=ClaimStatus.COLLECTED, party=party or Party.SYSTEM, reason="", now=now)
-    _give_back(offer_id=offer.pk, quantity=claim.quantity - quantity, actor=actor, now=now)
+    _give_back(
+        offer_id=offer.pk, quantity=claim.quantity - quantity, collected=quantity, actor=actor, now=now
+    )
     _close_if_done(offer_id=offer.pk, actor=actor, now=now)
     _event("claim.collected", claim, actor=actor, organisation_id=recorder_org_id, handover_id=handover.pk)
-    _event(
-        "handover.recorded",
-        handover,
-        actor=actor,
-        organisation_id=recorder_org_id,
-        claim_id=claim.pk,
-        quantity=quantity,
-        mass_kg=figures.mass_kg,
-        mass_method=figures.mass_method,
-        co2e_avoided_kg=figures.co2e_avoided_kg,
-        collected_at=collected_at,
-    )
+    _recorded_event(handover, actor=actor, organisation_id=recorder_org_id)
     return handover
 
 
@@ -713,6 +904,11 @@ def handover_dispute(*, actor: Actor, handover_id: int, reason: str, now: dateti
     return handover_get(actor=actor, handover_id=handover_id)
 
 
+def _outlier_awaiting_recipient() -> Q:
+    """An outlier the donor recorded: only the recipient's explicit answer settles it, never silence."""
+    return Q(outlier=True, recorded_by_organisation_id=F("donor_id"))
+
+
 def handovers_awaiting_tacit_confirmation(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     now = now or timezone.now()
     return list(
@@ -722,6 +918,7 @@ def handovers_awaiting_tacit_confirmation(*, now: datetime | None = None, limit:
             reversed_by__isnull=True,
             recorded_at__lt=now - timedelta(days=settings.BOUCLE_HANDOVER_CONFIRM_DAYS),
         )
+        .exclude(_outlier_awaiting_recipient())
         .order_by("id")
         .values_list("id", flat=True)[:limit]
     )
@@ -733,7 +930,11 @@ def handover_confirm_tacitly(*, handover_id: int) -> bool:
     to do any more (answered, reversed, not yet due)."""
     actor = Actor.for_system()
     now = timezone.now()
-    handover = Handover.objects.filter(pk=handover_id, reverses__isnull=True).first()
+    handover = (
+        Handover.objects.filter(pk=handover_id, reverses__isnull=True)
+        .exclude(_outlier_awaiting_recipient())
+        .first()
+    )
     if handover is None or now <= handover.recorded_at + timedelta(
         days=settings.BOUCLE_HANDOVER_CONFIRM_DAYS
     ):
@@ -745,6 +946,57 @@ def handover_confirm_tacitly(*, handover_id: int) -> bool:
     except Conflict:
         return False
     return True
+
+
+def reversal_write(
+    *, original: Handover, actor: Actor, reason: str, now: datetime, party_org_id: int | None
+) -> Handover:
+    """Append the reversal of `original` (negated quantity, mass and CO2e, every other stamp copied, the
+    same collection time), or 409 `already_reversed`. Locks the row first: reversals and answers of one
+    row happen one after the other."""
+    Handover.objects.select_for_update(no_key=True).filter(pk=original.pk).values_list("pk", flat=True).get()
+    if Handover.objects.filter(reverses_id=original.pk).exists():
+        raise Conflict(_("This handover has already been reversed."), code="already_reversed")
+    reversal = Handover.objects.create(
+        claim_id=original.claim_id,
+        reverses=original,
+        offer_id=original.offer_id,
+        donor_id=original.donor_id,
+        donor_kind=original.donor_kind,
+        recipient_id=original.recipient_id,
+        recipient_kind=original.recipient_kind,
+        category_id=original.category_id,
+        territory_id=original.territory_id,
+        quantity=-original.quantity,
+        unit=original.unit,
+        mass_kg=-original.mass_kg,
+        mass_method=original.mass_method,
+        expected_mass_kg=original.expected_mass_kg,
+        mass_confirmed=original.mass_confirmed,
+        outlier=original.outlier,
+        mode=original.mode,
+        factor_version=original.factor_version,
+        factor_basis=original.factor_basis,
+        factor_kgco2e=original.factor_kgco2e,
+        factor_source=original.factor_source,
+        factor_status=original.factor_status,
+        factor_items=-original.factor_items if original.factor_items is not None else None,
+        co2e_avoided_kg=-original.co2e_avoided_kg,
+        collected_at=original.collected_at,
+        recorded_at=now,
+        recorded_by=actor.label,
+        recorded_by_organisation_id=party_org_id,
+        note=reason,
+    )
+    _event(
+        "handover.reversed",
+        original,
+        actor=actor,
+        organisation_id=party_org_id,
+        reversal_id=reversal.pk,
+        reason=reason,
+    )
+    return reversal
 
 
 @transaction.atomic
@@ -770,41 +1022,7 @@ def handover_reverse(*, actor: Actor, handover_id: int, reason: str, now: dateti
                 _("The window to reverse this handover has closed; ask the operator."),
                 code="reverse_window_closed",
             )
-    Handover.objects.select_for_update(no_key=True).filter(pk=original.pk).values_list("pk", flat=True).get()
-    if Handover.objects.filter(reverses_id=original.pk).exists():
-        raise Conflict(_("This handover has already been reversed."), code="already_reversed")
-    reversal = Handover.objects.create(
-        claim_id=original.claim_id,
-        reverses=original,
-        offer_id=original.offer_id,
-        donor_id=original.donor_id,
-        donor_kind=original.donor_kind,
-        recipient_id=original.recipient_id,
-        recipient_kind=original.recipient_kind,
-        category_id=original.category_id,
-        territory_id=original.territory_id,
-        quantity=-original.quantity,
-        unit=original.unit,
-        mass_kg=-original.mass_kg,
-        mass_method=original.mass_method,
-        factor_version=original.factor_version,
-        factor_basis=original.factor_basis,
-        factor_kgco2e=original.factor_kgco2e,
-        factor_source=original.factor_source,
-        factor_status=original.factor_status,
-        co2e_avoided_kg=-original.co2e_avoided_kg,
-        collected_at=original.collected_at,
-        recorded_at=now,
-        recorded_by=actor.label,
-        recorded_by_organisation_id=party_org_id,
-        note=reason,
-    )
-    _event(
-        "handover.reversed",
-        original,
-        actor=actor,
-        organisation_id=party_org_id,
-        reversal_id=reversal.pk,
-        reason=reason,
+    reversal = reversal_write(
+        original=original, actor=actor, reason=reason, now=now, party_org_id=party_org_id
     )
     return handover_get(actor=actor, handover_id=reversal.pk)

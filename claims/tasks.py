@@ -5,6 +5,7 @@ reload by id and are safe to run twice."""
 
 from __future__ import annotations
 
+import logging
 import smtplib
 
 from celery import shared_task
@@ -17,6 +18,7 @@ from core.models import DomainEvent
 from organisations.emails import operator_language, send_email
 from organisations.models import Organisation
 
+from .loans import loan_remind, loans_to_remind
 from .services import (
     claim_expire,
     claims_decline_on_dead_offers,
@@ -29,6 +31,8 @@ DEAD_OFFER_CONSUMER = "claims.dead_offers"
 DEAD_OFFER_EVENTS = ("offer.withdrawn", "offer.closed", "offer.expired")
 SUSPENSION_CONSUMER = "claims.auto_accept_suspended"
 SUSPENSION_EVENT = "organisation.auto_accept_suspended"
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="claims.tasks.expire_no_shows", ignore_result=True)
@@ -48,6 +52,20 @@ def confirm_handovers_tacitly() -> int:
         handover_confirm_tacitly(handover_id=handover_id)
         for handover_id in handovers_awaiting_tacit_confirmation()
     )
+
+
+@shared_task(name="claims.tasks.remind_overdue_loans", ignore_result=True)
+def remind_overdue_loans() -> int:
+    """Hourly: the borrower of each overdue loan is e-mailed, at most once per BOUCLE_LOAN_REMINDER_HOURS
+    hours (claims/loans.py). A loan whose e-mail could not be sent is tried again on the next run.
+    Returns how many loans were reminded."""
+    reminded = 0
+    for claim_id in loans_to_remind():
+        try:
+            reminded += loan_remind(claim_id=claim_id)
+        except (smtplib.SMTPException, ConnectionError):
+            logger.warning("Overdue loan reminder of claim %s not sent; retried next run.", claim_id)
+    return reminded
 
 
 def _decline_requests(event: DomainEvent) -> None:

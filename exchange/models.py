@@ -48,6 +48,21 @@ class Offer(TimeStampedModel):
         decimal_places=3,
         help_text=_("Not yet reserved by an accepted claim nor collected."),
     )
+    # quantity = remaining + reserved + collected, always (CHECK below).
+    reserved_quantity = models.DecimalField(
+        _("reserved quantity"),
+        max_digits=14,
+        decimal_places=3,
+        default=0,
+        help_text=_("Held by accepted claims not yet collected."),
+    )
+    collected_quantity = models.DecimalField(
+        _("collected quantity"),
+        max_digits=14,
+        decimal_places=3,
+        default=0,
+        help_text=_("Handed over (for a loan: out on loan now)."),
+    )
     mass_per_unit_kg = models.DecimalField(
         _("mass per unit (kg)"),
         max_digits=14,
@@ -82,8 +97,16 @@ class Offer(TimeStampedModel):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="offer_quantity_positive"),
             models.CheckConstraint(
-                condition=Q(remaining_quantity__gte=0) & Q(remaining_quantity__lte=F("quantity")),
-                name="offer_remaining_within_quantity",
+                condition=Q(remaining_quantity__gte=0)
+                & Q(reserved_quantity__gte=0)
+                & Q(collected_quantity__gte=0),
+                name="offer_stock_parts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    quantity=F("remaining_quantity") + F("reserved_quantity") + F("collected_quantity")
+                ),
+                name="offer_stock_identity",
             ),
             models.CheckConstraint(
                 condition=Q(mass_per_unit_kg__isnull=True) | Q(mass_per_unit_kg__gt=0),
@@ -118,10 +141,6 @@ class Offer(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.quantity} {self.unit})"
-
-    @property
-    def reserved_quantity(self):
-        return self.quantity - self.remaining_quantity
 
 
 def offer_photo_path(instance: OfferPhoto, filename: str) -> str:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.events import event_record
 from inventory.models import Category, Unit
+from inventory.plausibility import mass_per_unit_check, quantity_check
 from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind, Site
 
@@ -81,10 +82,15 @@ def _validate(offer: Offer, *, now: dt.datetime, declared_mass: bool) -> None:
     """Business rules on the offer as it would be saved; every broken rule is reported at once, by field.
     `declared_mass` says whether the caller sent mass_per_unit_kg (it must then agree with kg and t)."""
     errors: dict[str, list[str]] = {}
-    if offer.quantity is None or offer.quantity <= 0:
-        errors["quantity"] = [_("The quantity must be greater than zero.")]
     if offer.unit not in Unit.values:
         errors["unit"] = [_("Unknown unit.")]
+    elif offer.quantity is None:
+        errors["quantity"] = [_("The quantity must be greater than zero.")]
+    else:
+        try:
+            quantity_check(offer.quantity, offer.unit)
+        except InvalidInput as refusal:
+            errors.update(refusal.field_errors)
     if offer.condition not in OfferCondition.values:
         errors["condition"] = [_("Unknown condition.")]
     implied = implied_mass_per_unit_kg(offer.unit)
@@ -96,6 +102,10 @@ def _validate(offer: Offer, *, now: dt.datetime, declared_mass: bool) -> None:
             ]
     elif offer.mass_per_unit_kg is not None and offer.mass_per_unit_kg <= 0:
         errors["mass_per_unit_kg"] = [_("The mass per unit must be greater than zero.")]
+    elif offer.mass_per_unit_kg is not None and offer.unit in Unit.values:
+        implausible = mass_per_unit_check(offer.category, offer.unit, offer.mass_per_unit_kg)
+        if implausible:
+            errors["mass_per_unit_kg"] = [implausible]
     if offer.mode not in OfferMode.values:
         errors["mode"] = [_("Unknown mode.")]
     elif offer.mode == OfferMode.SALE and offer.price_eur is None:
@@ -297,14 +307,17 @@ def offer_update(*, actor: Actor, offer: Offer | int, **changes: Any) -> Offer:
         offer.mass_per_unit_kg = implied
 
     if offer.quantity != before["quantity"]:
-        reserved = before["quantity"] - offer.remaining_quantity
-        if offer.quantity < reserved:
+        held = offer.reserved_quantity + offer.collected_quantity
+        if offer.quantity < held:
             raise Conflict(
-                _("Accepted claims already reserve more than this quantity."),
+                _("Accepted claims and handovers already account for more than this quantity."),
                 code="quantity_below_reserved",
-                extra={"reserved_quantity": _decimal_text(reserved)},
+                extra={
+                    "reserved_quantity": _decimal_text(offer.reserved_quantity),
+                    "collected_quantity": _decimal_text(offer.collected_quantity),
+                },
             )
-        offer.remaining_quantity = offer.quantity - reserved
+        offer.remaining_quantity = offer.quantity - held
         offer.status = status_after_quantity_change(offer)
 
     changed = sorted(
@@ -349,8 +362,8 @@ def offer_publish(*, actor: Actor, offer: Offer | int) -> Offer:
 
 @transaction.atomic
 def offer_withdraw(*, actor: Actor, offer: Offer | int) -> Offer:
-    """The firm takes back a draft or a published offer nobody holds a reservation on. The operator may
-    withdraw any offer (moderation)."""
+    """The firm takes back a draft or a published offer no accepted claim holds part of (what was
+    already collected stays collected). The operator may withdraw any offer (moderation)."""
     actor.require_write()
     offer = _lock_owned(actor, offer)
     _require_status(
@@ -358,7 +371,7 @@ def offer_withdraw(*, actor: Actor, offer: Offer | int) -> Offer:
         (OfferStatus.DRAFT, OfferStatus.PUBLISHED),
         _("The offer's status is %(status)s: it cannot be withdrawn."),
     )
-    if offer.remaining_quantity != offer.quantity:
+    if offer.reserved_quantity:
         raise Conflict(
             _("Accepted claims hold part of this offer: close it instead, so they can still be collected."),
             code="offer_has_reservations",

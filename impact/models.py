@@ -3,7 +3,8 @@ the territories each public authority may see, and the monthly reports.
 
 Rollups hold sums in grams (bigint): the ledger's masses and CO2e have three decimals in kg, so grams
 are exact, and integer sums are much faster to aggregate than numeric ones. They are never written by
-Python except by `rollups_rebuild` (impact.rollups), which recomputes them from the ledger."""
+Python except by `rollups_rebuild` (impact.rollups), which recomputes them from the ledger. Loans are
+not in them (impact.diverted)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class RollupSums(models.Model):
     weighed_g = models.BigIntegerField()
     declared_g = models.BigIntegerField()
     estimated_g = models.BigIntegerField()
+    # Rows flagged `outlier` (a confirmed mass outside the plausible bounds): net count and grams.
+    outliers = models.BigIntegerField(default=0, db_default=0, help_text=_("outlier rows net of reversals"))
+    outlier_g = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         abstract = True

@@ -87,6 +87,7 @@ class StatsParams:
     donor_kind: str | None = None
     recipient_kind: str | None = None
     factor_version: str | None = None  # restate CO2e with this version instead of the stamped figures
+    outlier: bool | None = None  # only the rows flagged outlier (True), or only the others (False)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class StatsQuery:
     donor_kind: str | None = None
     recipient_kind: str | None = None
     factor_version: FactorVersion | None = None
+    outlier: bool | None = None  # the outlier flag of the rows (None: every row); read from the ledger
     organisation_id: int | None = None  # only the handovers of this organisation (its impact page)
     prefer_rollups: bool = True  # False: read the ledger even where the rollups would do (tests, checks)
 
@@ -121,6 +123,7 @@ class StatsQuery:
             and self.scope.rollups_allowed
             and self.organisation_id is None
             and self.factor_version is None
+            and self.outlier is None
         )
 
 
@@ -219,4 +222,5 @@ def stats_query_resolve(*, actor: Actor, params: StatsParams, scope: StatsScope 
         donor_kind=params.donor_kind,
         recipient_kind=params.recipient_kind,
         factor_version=version,
+        outlier=params.outlier,
     )

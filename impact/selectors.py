@@ -5,7 +5,12 @@ API, the dashboard page and the monthly reports render as they like.
 Ledger figures come from the rollups when the request allows it (Europe/Paris days, scope and filters
 the rollups know: territory, category, kinds) and from the ledger rows otherwise (another time zone,
 an organisation's own figures, a restatement with another factor version). Both give the same numbers.
-Masses and CO2e are exact Decimals (kg with 3 decimals, tonnes with 6)."""
+Masses and CO2e are exact Decimals (kg with 3 decimals, tonnes with 6).
+
+Only rows that count as diverted make tonnage, CO2e and handover figures (impact.diverted: loans do not);
+loans have their own indicators (impact.lending), under `loans`. Rows flagged `outlier` (a confirmed mass
+outside the plausible bounds) are counted under `outliers`, and `outlier=true|false` keeps only them or
+only the others."""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from organisations.models import Organisation, OrganisationKind
 from territories.models import Territory
 
 from .factors import restatement_rules
+from .lending import Window, add_loans, empty_loans, loan_figures, loan_totals
 from .market import market_figures
 from .models import FactorUsage, MonthlyReport
 from .query import StatsParams, StatsQuery, StatsScope, stats_query_resolve, stats_scope_for
@@ -141,13 +147,14 @@ def ledger_totals(query: StatsQuery) -> dict:
     rows = fetch(
         Sql(
             "SELECT f.factor_version, f.category_id, SUM(f.handovers), SUM(f.mass_g), SUM(f.co2e_g), "
-            "SUM(f.weighed_g), SUM(f.declared_g), SUM(f.estimated_g) FROM ("
+            "SUM(f.weighed_g), SUM(f.declared_g), SUM(f.estimated_g), SUM(f.outliers), SUM(f.outlier_g) "
+            "FROM ("
         )
         + facts(query)
         + Sql(") f GROUP BY 1, 2")
     )
-    sums = [sum(int(row[i] or 0) for row in rows) for i in range(2, 8)]
-    handovers, mass_g, co2e_g, *by_method = sums
+    sums = [sum(int(row[i] or 0) for row in rows) for i in range(2, 10)]
+    handovers, mass_g, co2e_g, *by_method, outliers, outlier_g = sums
     totals = {
         "handovers": handovers,
         "mass_kg": _kg(mass_g),
@@ -158,19 +165,37 @@ def ledger_totals(query: StatsQuery) -> dict:
         totals[f"mass_{method}_kg"] = _kg(grams)
         totals[f"share_{method}"] = _share(grams, mass_g)
     pairs = {(row[0], row[1]) for row in rows}
+    totals["outliers"] = _outliers(outliers, outlier_g, mass_g)
     totals["factor_versions"] = sorted({version for version, _c in pairs})
     totals["factors"] = _factors_used(query, pairs)
     return totals
 
 
+def _outliers(handovers: int, outlier_g: int, mass_g: int) -> dict:
+    """The rows flagged outlier among the figures: net count, mass, and their share of the tonnage."""
+    return {
+        "handovers": handovers,
+        "mass_kg": _kg(outlier_g),
+        "tonnes": _tonnes(outlier_g),
+        "share_of_tonnage": _share(outlier_g, mass_g),
+    }
+
+
 def summary_for(query: StatsQuery) -> dict:
-    return {**_header(query), **ledger_totals(query), **distinct_parties(query), **market_figures(query)}
+    return {
+        **_header(query),
+        **ledger_totals(query),
+        **distinct_parties(query),
+        **market_figures(query),
+        "loans": loan_totals(query),
+    }
 
 
 def stats_summary(*, actor: Actor, params: StatsParams, prefer_rollups: bool = True) -> dict:
     """The headline figures of a period: tonnes diverted, CO2e avoided, handovers (net of reversals),
     distinct donors and recipients (with net handovers above zero), mass and its share by method, the
-    factors used; plus the market figures of impact.market."""
+    outliers among them, the factors used; the market figures of impact.market; the loan indicators of
+    impact.lending (loans are in none of the other figures)."""
     query = replace(stats_query_resolve(actor=actor, params=params), prefer_rollups=prefer_rollups)
     return summary_for(query)
 
@@ -253,7 +278,8 @@ def stats_timeseries(
     prefer_rollups: bool = True,
 ) -> dict:
     """Tonnes, CO2e and handovers per calendar bucket (day, week from Monday, month, year) in the
-    caller's time zone, per group; every bucket of the period and every group present, zero-filled."""
+    caller's time zone, per group, with the outliers among them and the loan indicators of the bucket;
+    every bucket of the period and every group present, zero-filled."""
     if interval not in INTERVALS:
         raise InvalidInput(_("Unknown interval."), field_errors={"interval": [_("Unknown interval.")]})
     if group_by is not None and group_by not in GROUP_BYS:
@@ -262,34 +288,51 @@ def stats_timeseries(
     return timeseries_for(query, interval=interval, group_by=group_by)
 
 
+def _windows(query: StatsQuery, buckets: list[date], interval: str) -> list[Window]:
+    """Each bucket as [start, end) instants in the query's zone, clipped to the period."""
+    out = []
+    for bucket in buckets:
+        start = datetime.combine(bucket, datetime.min.time(), tzinfo=query.tz)
+        end = datetime.combine(_next_bucket(bucket, interval), datetime.min.time(), tzinfo=query.tz)
+        out.append((bucket, max(start, query.start), min(end, query.end)))
+    return out
+
+
 def timeseries_for(query: StatsQuery, *, interval: str, group_by: str | None) -> dict:
     column = _GROUP_COLUMNS.get(group_by, f"f.{group_by}")
     source = facts(query, months=interval in ("month", "year"))
     rows = fetch(
         Sql(
             f"SELECT date_trunc(%s, f.t)::date, {column}, "
-            "SUM(f.handovers), SUM(f.mass_g), SUM(f.co2e_g) FROM (",
+            "SUM(f.handovers), SUM(f.mass_g), SUM(f.co2e_g), SUM(f.outliers), SUM(f.outlier_g) FROM (",
             [interval],
         )
         + source
         + Sql(") f GROUP BY 1, 2")
     )
-    labels = _group_labels(query, group_by, {row[1] for row in rows})
     buckets = buckets_of(query.date_from, query.date_to, interval)
+    loans = (
+        loan_figures(query, _windows(query, buckets, interval), group_column=column.replace("f.", "h."))
+        if len(buckets) <= MAX_TIMESERIES_POINTS
+        else {}
+    )
+    labels = _group_labels(query, group_by, {row[1] for row in rows} | {raw for _b, raw in loans})
     groups = sorted(set(labels.values()))
     if len(buckets) * max(len(groups), 1) > MAX_TIMESERIES_POINTS:
         message = _("Too many points: choose a coarser interval or a shorter period.")
         raise InvalidInput(message, code="too_many_points", field_errors={"interval": [message]})
     sums: dict[tuple[date, str], list[int]] = {}
-    for bucket, raw, handovers, mass_g, co2e_g in rows:
-        cell = sums.setdefault((bucket, labels[raw][0]), [0, 0, 0])
-        cell[0] += int(handovers)
-        cell[1] += int(mass_g)
-        cell[2] += int(co2e_g)
+    for bucket, raw, *values in rows:
+        cell = sums.setdefault((bucket, labels[raw][0]), [0] * 5)
+        for i, value in enumerate(values):
+            cell[i] += int(value)
+    lent: dict[tuple[date, str], dict] = {}
+    for (bucket, raw), figures in loans.items():
+        add_loans(lent.setdefault((bucket, labels[raw][0]), empty_loans()), figures)
     points = []
     for bucket in buckets:
         for key, label in groups:
-            handovers, mass_g, co2e_g = sums.get((bucket, key), (0, 0, 0))
+            handovers, mass_g, co2e_g, outliers, outlier_g = sums.get((bucket, key), (0,) * 5)
             points.append(
                 {
                     "bucket": bucket,
@@ -298,6 +341,8 @@ def timeseries_for(query: StatsQuery, *, interval: str, group_by: str | None) ->
                     "handovers": handovers,
                     "tonnes": _tonnes(mass_g),
                     "co2e_kg": _kg(co2e_g),
+                    "outliers": {"handovers": outliers, "tonnes": _tonnes(outlier_g)},
+                    "loans": lent.get((bucket, key)) or empty_loans(),
                 }
             )
     return {
@@ -383,6 +428,12 @@ LEDGER_FIELDS = (
     "factor_status",
     "co2e_avoided_kg",
     "reverses_id",
+    "corrects_id",
+    "mode",
+    "outlier",
+    "mass_confirmed",
+    "expected_mass_kg",
+    "factor_items",
 )
 
 
@@ -405,12 +456,15 @@ def _ledger_q(query: StatsQuery) -> Q:
         condition &= Q(donor_kind=query.donor_kind)
     if query.recipient_kind is not None:
         condition &= Q(recipient_kind=query.recipient_kind)
+    if query.outlier is not None:
+        condition &= Q(outlier=query.outlier)
     return condition
 
 
 def stats_ledger(*, actor: Actor, params: StatsParams) -> QuerySet:
     """Ledger rows in scope without people or organisations: each row names the kinds of the parties,
-    never who they are, nor who recorded it, nor its note. For the operator and public authorities."""
+    never who they are, nor who recorded it, nor its note. For the operator and public authorities.
+    Every row is listed, loans included (`mode` says which rows count as diverted)."""
     scope = stats_scope_for(actor=actor)
     if not scope.is_authority:
         raise PermissionDenied(
@@ -484,11 +538,13 @@ def report_get(*, actor: Actor, report_id: int) -> MonthlyReport:
     return report
 
 
-def stats_last_modified(*, market: bool = False) -> datetime | None:
-    """When the data behind the figures last changed: the latest ledger row, and with `market` the
-    latest change to offers, claims, needs and matches."""
+def stats_last_modified(*, market: bool = False, loans: bool = False) -> datetime | None:
+    """When the data behind the figures last changed: the latest ledger row; with `loans` the latest
+    change to a claim (a loan's return), with `market` also to offers, needs and matches."""
     latest = Handover.objects.order_by("-id").values_list("recorded_at", flat=True).first()
     moments = [latest]
+    if loans and not market:
+        moments.append(Claim.objects.aggregate(m=Max("updated_at"))["m"])
     if market:
         moments += [
             Offer.objects.aggregate(m=Max("updated_at"))["m"],

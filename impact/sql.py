@@ -1,10 +1,12 @@
 """SQL sources of the statistics: the same columns read from the rollups or from the ledger itself.
 
 `facts(query)` yields rows of (t, category_id, territory_id, donor_kind, recipient_kind, factor_version,
-handovers, mass_g, co2e_g, weighed_g, declared_g, estimated_g), where `t` is a local timestamp in the
-query's time zone. From the rollups, whole months come from MonthlyRollup and the days of the partial
-months at either edge from DailyRollup; from the ledger, one row per handover. Selectors aggregate these
-rows however they need, so both sources give the same figures by construction (and tests check it).
+handovers, mass_g, co2e_g, weighed_g, declared_g, estimated_g, outliers, outlier_g), where `t` is a local
+timestamp in the query's time zone. Only rows that count as diverted are facts (impact.diverted: loans are
+not; their indicators are impact.lending's). From the rollups, whole months come from MonthlyRollup and
+the days of the partial months at either edge from DailyRollup; from the ledger, one row per handover.
+Selectors aggregate these rows however they need, so both sources give the same figures by construction
+(and tests check it).
 
 `parties(query)` yields (role, organisation_id, n) for distinct counts of donors and recipients."""
 
@@ -16,11 +18,21 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection
 
+from .diverted import diverted_sql
 from .factors import restated_co2e_sql, restatement_rules
 from .query import StatsQuery
 from .rollups import ROLLUP_TIME_ZONE
 
-SUM_COLUMNS = ("handovers", "mass_g", "co2e_g", "weighed_g", "declared_g", "estimated_g")
+SUM_COLUMNS = (
+    "handovers",
+    "mass_g",
+    "co2e_g",
+    "weighed_g",
+    "declared_g",
+    "estimated_g",
+    "outliers",
+    "outlier_g",
+)
 
 
 @dataclass
@@ -39,7 +51,8 @@ def fetch(sql: Sql) -> list[tuple]:
 
 
 def _where(query: StatsQuery, alias: str, *, ledger: bool) -> Sql:
-    """The scope and filters, on columns the ledger and the rollups share (organisations: ledger only)."""
+    """The scope and filters, on columns the ledger and the rollups share (organisations and the outlier
+    flag: ledger only)."""
     conditions: list[str] = []
     params: list = []
     scope = query.scope
@@ -70,13 +83,24 @@ def _where(query: StatsQuery, alias: str, *, ledger: bool) -> Sql:
         if value is not None:
             conditions.append(f"{alias}.{column} = %s")
             params.append(value)
+    if query.outlier is not None:
+        if not ledger:
+            raise ValueError("rollups cannot be filtered on the outlier flag")
+        conditions.append(f"{alias}.outlier = %s")
+        params.append(query.outlier)
     return Sql("".join(f" AND {c}" for c in conditions), params)
 
 
+def ledger_where(query: StatsQuery, alias: str = "h") -> Sql:
+    """The scope and filters of `query` on ledger rows aliased `alias` (no period, every mode)."""
+    return _where(query, alias, ledger=True)
+
+
 def _ledger_between(query: StatsQuery, start: datetime, end: datetime) -> Sql:
-    return Sql(" WHERE h.collected_at >= %s AND h.collected_at < %s", [start, end]) + _where(
-        query, "h", ledger=True
-    )
+    """The ledger rows of [start, end) that count as diverted, in the query's scope and filters."""
+    return Sql(
+        f" WHERE h.collected_at >= %s AND h.collected_at < %s AND {diverted_sql('h')}", [start, end]
+    ) + _where(query, "h", ledger=True)
 
 
 def _ledger_facts(query: StatsQuery, *, with_parties: bool = False) -> Sql:
@@ -91,7 +115,9 @@ def _ledger_facts(query: StatsQuery, *, with_parties: bool = False) -> Sql:
             {grams} AS mass_g, (({co2e}) * 1000)::bigint AS co2e_g,
             CASE WHEN h.mass_method = 'weighed' THEN {grams} ELSE 0 END AS weighed_g,
             CASE WHEN h.mass_method = 'declared' THEN {grams} ELSE 0 END AS declared_g,
-            CASE WHEN h.mass_method = 'estimated' THEN {grams} ELSE 0 END AS estimated_g
+            CASE WHEN h.mass_method = 'estimated' THEN {grams} ELSE 0 END AS estimated_g,
+            CASE WHEN NOT h.outlier THEN 0 WHEN h.reverses_id IS NULL THEN 1 ELSE -1 END AS outliers,
+            CASE WHEN h.outlier THEN {grams} ELSE 0 END AS outlier_g
             {", h.donor_id, h.recipient_id" if with_parties else ""}
             FROM claims_handover h {join}""",
         [query.tz.key, *co2e_params],

@@ -77,6 +77,8 @@ class CategoryAdmin(admin.ModelAdmin):
         "default_unit",
         "typical_mass_kg",
         "typical_mass_source",
+        "mass_min_kg",
+        "mass_max_kg",
         "list_of_waste_code",
         "sort_order",
         "is_active",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -52,6 +52,14 @@ class Category(models.Model):
         _("typical mass per unit (kg)"), max_digits=12, decimal_places=3, null=True, blank=True
     )
     typical_mass_source = models.CharField(_("source of the typical mass"), max_length=300, blank=True)
+    # The plausible mass of one unit (inventory/plausibility.py): set by the operator, else derived from
+    # the typical mass, else the physical bounds of the unit.
+    mass_min_kg = models.DecimalField(
+        _("least plausible mass per unit (kg)"), max_digits=12, decimal_places=3, null=True, blank=True
+    )
+    mass_max_kg = models.DecimalField(
+        _("greatest plausible mass per unit (kg)"), max_digits=12, decimal_places=3, null=True, blank=True
+    )
     list_of_waste_code = models.CharField(_("European List of Waste code"), max_length=12, blank=True)
     sort_order = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(default=True)
@@ -64,6 +72,11 @@ class Category(models.Model):
             models.CheckConstraint(
                 condition=Q(typical_mass_kg__isnull=True) | Q(typical_mass_kg__gt=0),
                 name="category_typical_mass_positive",
+            ),
+            models.CheckConstraint(
+                condition=(Q(mass_min_kg__isnull=True) & Q(mass_max_kg__isnull=True))
+                | (Q(mass_min_kg__gt=0) & Q(mass_max_kg__gt=F("mass_min_kg"))),
+                name="category_mass_range_ordered",
             ),
         ]
         indexes = [
@@ -86,6 +99,12 @@ class Category(models.Model):
                 if ancestor.pk == self.pk:
                     raise ValidationError({"parent": _("A category cannot be placed under itself.")})
                 ancestor = ancestor.parent
+        if (self.mass_min_kg is None) != (self.mass_max_kg is None):
+            raise ValidationError(_("Give both ends of the plausible mass range, or neither."))
+        if self.mass_min_kg is not None and not 0 < self.mass_min_kg < self.mass_max_kg:
+            raise ValidationError(
+                {"mass_max_kg": _("The greatest plausible mass must exceed the least, which must exceed 0.")}
+            )
 
     @property
     def name(self) -> str:

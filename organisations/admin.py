@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.errors import DomainError
+from core.errors import DomainError, InvalidInput
+from territories.rules import site_territory
 
 from . import services
 from .actors import Actor
@@ -262,6 +263,13 @@ class SiteAdminForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("latitude") is not None and cleaned.get("longitude") is not None:
             cleaned["location"] = Point(float(cleaned["longitude"]), float(cleaned["latitude"]), srid=4326)
+            moved = self.instance.pk is None or {"latitude", "longitude"} & set(self.changed_data)
+            if moved:
+                # The rule site_create / site_update apply, shown on the form rather than as a crash.
+                try:
+                    site_territory(point=cleaned["location"])
+                except InvalidInput as exc:
+                    self.add_error(None, exc.message)
         return cleaned
 
 

@@ -25,7 +25,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from core.events import event_record
-from territories.selectors import territory_containing
+from territories.rules import site_territory
 
 from . import tasks
 from .actors import Actor
@@ -52,7 +52,8 @@ SITE_FIELDS = ("name", "address", "opening_notes")
 
 
 def _locate(site: Site) -> None:
-    site.territory = territory_containing(point=site.location)
+    """Attach the site to its territory; a point outside every territory is refused (territories.rules)."""
+    site.territory = site_territory(point=site.location)
 
 
 @transaction.atomic
@@ -85,7 +86,7 @@ def site_update(*, actor: Actor, site: Site, location: Point | None = None, **ch
             raise TypeError(f"site_update() got an unexpected field {name!r}")
         setattr(site, name, value)
     moved = location is not None and not location.equals_exact(site.location, tolerance=0)
-    if location is not None:
+    if moved:
         site.location = location
         _locate(site)
     site.save()

@@ -125,6 +125,13 @@ def make_offer(
         "published_at": now if status != "draft" else None,
     }
     values.update(extra)
+    # The stock adds up (CHECK offer_stock_identity): what a test takes out of the remaining quantity is
+    # held by accepted claims unless it says it was collected.
+    values["remaining_quantity"] = Decimal(str(values["remaining_quantity"]))
+    values.setdefault("collected_quantity", Decimal("0"))
+    values.setdefault(
+        "reserved_quantity", quantity - values["remaining_quantity"] - values["collected_quantity"]
+    )
     return Offer.objects.create(
         organisation=organisation,
         site=site,
@@ -269,7 +276,8 @@ def make_reversal(row):
     same = (
         "claim_id", "offer_id", "donor_id", "recipient_id", "donor_kind", "recipient_kind", "category_id",
         "territory_id", "unit", "mass_method", "factor_version", "factor_basis", "factor_kgco2e",
-        "factor_source", "factor_status", "collected_at",
+        "factor_source", "factor_status", "collected_at", "mode", "outlier", "mass_confirmed",
+        "expected_mass_kg",
     )  # fmt: skip
     return Handover.objects.create(
         reverses=row,

@@ -573,6 +573,15 @@ API_ENTRIES: list[Entry] = [
         {"mass_kg": "13.5"},
         "accepted",
     ),
+    # The lender or the operator records a return; the world's claims are not loans, so the callers who
+    # may record one hear 409 `not_a_loan` (the 200 is in tests/test_loans.py).
+    Entry(
+        "POST",
+        "/api/v1/claims/{claim_collected}/return/",
+        api(404) | only(409, *A_WRITERS, "operator") | only(403, "firm_a_read_key", "assoc_a"),
+        {"condition": "as_lent"},
+        "collected, not a loan",
+    ),
     # ---- the ledger -------------------------------------------------------------------------------
     Entry(
         "GET",
@@ -600,6 +609,16 @@ API_ENTRIES: list[Entry] = [
         "/api/v1/handovers/{handover}/reverse/",
         api(404) | only(201, *A_WRITERS, "assoc_a", "operator") | only(403, "firm_a_read_key"),
         {"reason": "Saisie en double."},
+    ),
+    # The world's row is pending, not disputed: the parties pass authorization and meet the state
+    # (409 not_disputed); settling a disputed row is tested in tests/test_ledger_corrections.py.
+    Entry(
+        "POST",
+        "/api/v1/handovers/{handover}/proposals/",
+        api(404)
+        | only(409, "firm_a", "firm_a_member", "firm_a_key", "assoc_a")
+        | only(403, "firm_a_read_key", "operator"),
+        {"mass_kg": "38", "reason": "Pesée refaite."},
     ),
     # ---- statistics -------------------------------------------------------------------------------
     Entry("GET", "/api/v1/stats/summary/", api(200)),
@@ -675,6 +694,12 @@ HTML_ENTRIES: list[Entry] = [
         Entry("GET", f"/dashboard/export/{table}/{query}", dashboard(200, 403), html=True)
         for table, query in (("summary", ""), ("timeseries", "?interval=month"), ("territories", ""))
     ],
+    Entry(
+        "GET",
+        "/dashboard/export/ledger/?outlier=true&format=csv",
+        dashboard(403, 403) | only(200, "city", "mel", "operator"),
+        html=True,
+    ),
 ]
 
 ENTRIES = API_ENTRIES + HTML_ENTRIES
@@ -723,7 +748,8 @@ ADMIN_NO_ADD = {
     "territories.territory",
     "token_blacklist.outstandingtoken",
 }
-ADMIN_NO_DELETE = ADMIN_NO_ADD | {"inventory.category", "inventory.factorversion"}
+# Proposals are added (the operator settles a handover) but never deleted.
+ADMIN_NO_DELETE = ADMIN_NO_ADD | {"inventory.category", "inventory.factorversion", "claims.handoverproposal"}
 # The admin reads nothing but the session: these stand for every kind of caller (the staff; a person
 # with a live session; one whose sessions ended; an API key, whose header the admin ignores; nobody).
 ADMIN_CALLERS = ("operator", "firm_a", "firm_a_removed", "firm_a_key", "anonymous")

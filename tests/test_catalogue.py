@@ -338,6 +338,7 @@ def test_categories_tree_is_public_and_french_by_default(anon, catalogue):
         "typical_mass_kg": 37.0,
         "typical_mass_source": "Furniture Re-use Network standard weights 2009 (2-seater sofa 37 kg)",
         "list_of_waste_code": "20 03 07",
+        "plausible_mass_per_unit": {"min_kg": 9.25, "max_kg": 148.0, "basis": "typical"},  # 37 kg ÷ 4 to × 4
         "factor": {
             "version": "2026.1",
             "basis": "per_item",

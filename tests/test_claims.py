@@ -236,7 +236,7 @@ def test_own_offer_cannot_be_claimed(association, recipient):
 def test_offers_not_published_cannot_be_claimed(firm, recipient, status, expected, code):
     offer = make_offer(firm, quantity=4, status=status)
     if status == OfferStatus.EXHAUSTED:
-        Offer.objects.filter(pk=offer.pk).update(remaining_quantity=0)
+        Offer.objects.filter(pk=offer.pk).update(remaining_quantity=0, reserved_quantity=4)
     response = _claim(recipient, offer, "1")
     assert (response.status_code, response.json()["code"]) == (expected, code)
     assert Claim.objects.count() == 0

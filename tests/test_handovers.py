@@ -125,6 +125,7 @@ def test_recipient_records_the_pickup_with_an_estimated_mass(
         "kgco2e": "40.0000",
         "source": "Source for t-furniture",
         "status": "indicative",
+        "items": "3.000",  # per item: the 3 pieces handed over
     }
     assert body["donor"] == {"id": firm.pk, "name": "Menuiserie du Nord", "kind": "company"}
     assert body["recipient"] == {"id": association.pk, "name": "Repair Café Roubaix", "kind": "association"}
@@ -188,6 +189,7 @@ def test_per_item_factor_without_an_item_mass_falls_back_to_the_nearest_per_kg_f
         "kgco2e": "0.5100",
         "source": "Source for mixed_household_reuse",
         "status": "sourced",
+        "items": None,
     }
 
 
@@ -201,6 +203,7 @@ def test_without_any_factor_the_mass_still_counts(firm, association, recipient):
         "kgco2e": "0.0000",
         "source": "",
         "status": "missing",
+        "items": None,
     }
 
 
@@ -487,7 +490,7 @@ def test_ledger_as_csv(firm, association, recipient, factors, operator_user):
         )
     filtered = recipient.get("/api/v1/handovers/?format=csv&from=2025-05-02")
     lines = b"".join(filtered.streaming_content).decode().splitlines()
-    assert lines[0].startswith("id,claim_id,reverses_id,collected_at")
+    assert lines[0].startswith("id,claim_id,reverses_id,corrects_id,collected_at")
     assert len(lines) == 3
     stranger = client_for(make_member(make_org(OrganisationKind.ASSOCIATION)))
     assert b"".join(stranger.get("/api/v1/handovers/?format=csv").streaming_content).decode().count("\n") == 1

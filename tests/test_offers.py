@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
@@ -52,7 +53,8 @@ def offer_events(offer_id=None):
 def reserve(offer: Offer, quantity) -> None:
     """What an accepted claim does to the offer (the claims layer's conditional update)."""
     updated = Offer.objects.filter(pk=offer.pk, remaining_quantity__gte=quantity).update(
-        remaining_quantity=offer.remaining_quantity - Decimal(quantity)
+        remaining_quantity=F("remaining_quantity") - Decimal(quantity),
+        reserved_quantity=F("reserved_quantity") + Decimal(quantity),
     )
     assert updated == 1
 
@@ -577,7 +579,7 @@ def test_quantity_cannot_drop_below_what_is_reserved(firm):
     reserve(offer, "4")
     client = client_for(make_member(firm))
 
-    refused = client.patch(f"{URL}{offer.id}/", {"quantity": "3.5"}, format="json")
+    refused = client.patch(f"{URL}{offer.id}/", {"quantity": "3"}, format="json")
     assert refused.status_code == 409
     problem = refused.json()
     assert problem["code"] == "quantity_below_reserved"
@@ -826,7 +828,7 @@ def test_a_quantity_edit_waits_for_a_concurrent_reservation_and_counts_it(firm):
                 locked.set()
                 release.wait(5)
                 Offer.objects.filter(pk=row.pk, remaining_quantity__gte=4).update(
-                    remaining_quantity=row.remaining_quantity - 4
+                    remaining_quantity=row.remaining_quantity - 4, reserved_quantity=row.reserved_quantity + 4
                 )
         finally:
             connection.close()
@@ -874,7 +876,10 @@ def test_a_quantity_edit_below_a_concurrent_reservation_is_refused(firm):
                 Offer.objects.select_for_update().get(pk=offer.pk)
                 locked.set()
                 release.wait(5)
-                Offer.objects.filter(pk=offer.pk).update(remaining_quantity=Decimal("2"))
+                Offer.objects.filter(pk=offer.pk).update(
+                    remaining_quantity=F("remaining_quantity") - 8,
+                    reserved_quantity=F("reserved_quantity") + 8,
+                )
         finally:
             connection.close()
 
@@ -895,6 +900,6 @@ def test_a_quantity_edit_below_a_concurrent_reservation_is_refused(firm):
     claimer.join(5)
     editor.join(5)
     assert outcome["conflict"].code == "quantity_below_reserved"
-    assert outcome["conflict"].extra == {"reserved_quantity": "8.000"}
+    assert outcome["conflict"].extra == {"reserved_quantity": "8.000", "collected_quantity": "0.000"}
     offer.refresh_from_db()
     assert (offer.quantity, offer.remaining_quantity) == (Decimal("10.000"), Decimal("2.000"))

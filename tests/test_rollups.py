@@ -1,5 +1,6 @@
 """The rollups always equal a direct aggregation of the ledger — after any series of handovers and
-reversals, inserted one by one or in bulk — and `rebuild_rollups` recomputes the same tables."""
+reversals, loans and outliers among them, inserted one by one or in bulk — and `rebuild_rollups`
+recomputes the same tables. Loans are in no rollup; outliers are summed apart as well."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.db import connection
 
 from claims.models import Handover
 from impact.models import DailyRollup, FactorUsage, MonthlyRollup, PartyMonthlyRollup
+from impact.rollups import rollup_statements
 from inventory.models import Category
 from organisations.models import OrganisationKind
 from territories.models import Territory
@@ -26,7 +28,7 @@ from .conftest import make_ledger_row, make_org, make_reversal
 pytestmark = pytest.mark.django_db
 
 PARIS = ZoneInfo("Europe/Paris")
-SUMS = ("handovers", "mass_g", "co2e_g", "weighed_g", "declared_g", "estimated_g")
+SUMS = ("handovers", "mass_g", "co2e_g", "weighed_g", "declared_g", "estimated_g", "outliers", "outlier_g")
 
 
 def square(x: float, y: float) -> MultiPolygon:
@@ -38,16 +40,18 @@ def make_territory(code: str, name: str, x: float = 3.1) -> Territory:
 
 
 def expected_rollups() -> dict[str, dict]:
-    """The rollups recomputed in Python from the ledger rows (days and months of Europe/Paris)."""
-    daily, monthly, party = defaultdict(lambda: [0] * 6), defaultdict(lambda: [0] * 6), defaultdict(int)
+    """The rollups recomputed in Python from the ledger rows (days and months of Europe/Paris), loans
+    left out."""
+    daily, monthly, party = defaultdict(lambda: [0] * 8), defaultdict(lambda: [0] * 8), defaultdict(int)
     usage = set()
-    for h in Handover.objects.all():
+    for h in Handover.objects.exclude(mode="loan"):
         day = h.collected_at.astimezone(PARIS).date()
         key = (h.category_id, h.territory_id, h.donor_kind, h.recipient_kind)
         grams = int(h.mass_kg * 1000)
         n = 1 if h.reverses_id is None else -1
         values = [n, grams, int(h.co2e_avoided_kg * 1000)]
         values += [grams if h.mass_method == method else 0 for method in ("weighed", "declared", "estimated")]
+        values += [n if h.outlier else 0, grams if h.outlier else 0]
         for table, start in ((daily, day), (monthly, day.replace(day=1))):
             cell = table[(start, *key, h.factor_version)]
             for i, value in enumerate(values):
@@ -131,6 +135,9 @@ def random_ledger(seed: int, rows: int = 60) -> None:
                 continue
         when = rng.choice(edges) + timedelta(minutes=rng.choice([0, 0, 1, -1, 600]))
         basis = rng.choice(["per_kg", "per_item"])
+        mode = rng.choice(["donation", "donation", "sale", "loan"])
+        outlier = rng.random() < 0.3
+        extra = {"co2e_avoided_kg": Decimal("0.000")} if mode == "loan" else {}
         made.append(
             make_ledger_row(
                 rng.choice(donors),
@@ -145,6 +152,10 @@ def random_ledger(seed: int, rows: int = 60) -> None:
                 factor_basis=basis,
                 factor_kgco2e=rng.choice(["0.3100", "1.8300", "18.6000"]),
                 factor_source=rng.choice(["ADEME Base Carbone", "WRAP (2011)"]),
+                mode=mode,
+                outlier=outlier,
+                mass_confirmed=outlier,
+                **extra,
             )
         )
 
@@ -153,6 +164,8 @@ def random_ledger(seed: int, rows: int = 60) -> None:
 def test_rollups_equal_a_direct_aggregation_of_the_ledger(seed):
     random_ledger(seed)
     assert Handover.objects.filter(reverses__isnull=False).exists()
+    assert Handover.objects.filter(mode="loan").exists()
+    assert Handover.objects.filter(outlier=True, reverses__isnull=False).exists()
     expected = expected_rollups()
     assert stored_rollups() == expected
     call_command("rebuild_rollups", stdout=io.StringIO())
@@ -167,9 +180,18 @@ def test_a_bulk_insert_is_rolled_up_by_one_statement():
     copies = []
     for hours in range(0, 96, 7):
         when = template.collected_at + timedelta(hours=hours)
+        loan, outlier = hours % 3 == 0, hours % 2 == 0
         copies.append(
             make_ledger_row(
-                template.donor, template.recipient, template.category, mass_kg="1.5", collected_at=when
+                template.donor,
+                template.recipient,
+                template.category,
+                mass_kg="1.5",
+                collected_at=when,
+                mode="loan" if loan else "donation",
+                outlier=outlier,
+                mass_confirmed=outlier,
+                **({"co2e_avoided_kg": Decimal("0.000")} if loan else {}),
             )
         )
     # A multi-row INSERT … SELECT, as a bulk load would do: one statement, many rows.
@@ -179,11 +201,12 @@ def test_a_bulk_insert_is_rolled_up_by_one_statement():
             "recipient_id, recipient_kind, category_id, territory_id, quantity, unit, mass_kg, mass_method, "
             "factor_version, "
             "factor_basis, factor_kgco2e, factor_source, factor_status, co2e_avoided_kg, collected_at, "
-            "recorded_at, recorded_by, note) "
+            "recorded_at, recorded_by, note, mode, outlier, mass_confirmed) "
             "SELECT claim_id, id, offer_id, donor_id, donor_kind, recipient_id, recipient_kind, category_id, "
             "territory_id, -quantity, unit, -mass_kg, mass_method, factor_version, factor_basis, "
             "factor_kgco2e, "
-            "factor_source, factor_status, -co2e_avoided_kg, collected_at, now(), 'system', '' "
+            "factor_source, factor_status, -co2e_avoided_kg, collected_at, now(), 'system', '', mode, "
+            "outlier, mass_confirmed "
             "FROM claims_handover WHERE id = ANY(%s)",
             [[row.pk for row in copies]],
         )
@@ -195,3 +218,14 @@ def test_rebuild_reports_its_counts():
     out = io.StringIO()
     call_command("rebuild_rollups", stdout=out)
     assert f"{DailyRollup.objects.count()} daily" in out.getvalue()
+
+
+def test_the_trigger_runs_the_statements_of_rollup_statements():
+    """The trigger function (a frozen copy in migration impact/0004) is what impact.rollups states,
+    the loan rule and the outlier sums included."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'impact_rollup_ledger_insert'")
+        source = " ".join(cursor.fetchone()[0].split())
+    for statement in rollup_statements("new_rows"):
+        assert " ".join(statement.split()) in source
+    assert source.count("WHERE h.mode <> 'loan'") == 5

@@ -421,8 +421,36 @@ def test_csv_headers_follow_the_language(ledger, operator):
     assert french["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(french.content.decode("utf-8"))))
     assert rows == [
-        ["période", "groupe", "libellé", "remises", "tonnes", "co2e_evite_kg"],
-        ["2025-01-01", "all", "Tous", "7", "0.645500", "2793.450"],
+        [
+            "période",
+            "groupe",
+            "libellé",
+            "remises",
+            "tonnes",
+            "co2e_evite_kg",
+            "remises_aberrantes",
+            "tonnes_aberrantes",
+            "prets",
+            "quantite_pretee",
+            "jours_objets_pretes",
+            "prets_rendus",
+            "prets_rendus_a_temps",
+        ],
+        [
+            "2025-01-01",
+            "all",
+            "Tous",
+            "7",
+            "0.645500",
+            "2793.450",
+            "0",
+            "0.000000",
+            "0",
+            "0.000",
+            "0.00",
+            "0",
+            "0",
+        ],
     ]
     english = operator.get(
         f"/api/v1/stats/timeseries/?{YEAR}&interval=year&format=csv", HTTP_ACCEPT_LANGUAGE="en"
@@ -434,6 +462,13 @@ def test_csv_headers_follow_the_language(ledger, operator):
         "handovers",
         "tonnes",
         "co2e_kg",
+        "outlier_handovers",
+        "outlier_tonnes",
+        "loans_made",
+        "items_lent",
+        "item_days_lent",
+        "loans_returned",
+        "loans_returned_on_time",
     ]
     summary = operator.get(f"/api/v1/stats/summary/?{YEAR}", HTTP_ACCEPT="text/csv")
     table = list(csv.reader(io.StringIO(summary.content.decode())))
@@ -611,6 +646,12 @@ def test_anonymised_ledger(ledger, operator, django_assert_max_num_queries):
         "factor_status",
         "co2e_avoided_kg",
         "reverses",
+        "corrects",
+        "mode",
+        "outlier",
+        "mass_confirmed",
+        "expected_mass_kg",
+        "factor_items",
     }
     reversal = rows[0]
     assert (reversal["reverses"], reversal["mass_kg"], reversal["donor_kind"]) == (

@@ -43,7 +43,7 @@ from PIL import Image
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from claims import services as claim_services
-from claims.models import Claim
+from claims.models import Claim, HandoverProposal
 from exchange import services as offer_services
 from exchange.models import Offer
 from impact.reports import monthly_report_build
@@ -422,6 +422,16 @@ def build_world(media_root: str) -> World:
     )
     claim_services.handover_confirm(actor=actor["firm_b"], handover_id=confirmed.pk)
     ids["handover_b"] = confirmed.pk
+    # A step towards settling that row, written straight so that the ledger (and every listing of it)
+    # stays as it is: what the admin's proposal pages open.
+    ids["proposal_b"] = HandoverProposal.objects.create(
+        handover=confirmed,
+        organisation=orgs["firm_b"],
+        quantity=confirmed.quantity,
+        mass_kg=Decimal("8.5"),
+        reason="Pesée refaite.",
+        recorded_by="system",
+    ).pk
     matching_services.match_alert_preference_set(
         actor=actor["assoc_b"], organisation_id=orgs["assoc_b"].pk, mode="off"
     )

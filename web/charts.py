@@ -158,12 +158,25 @@ def stacked_bars(series: dict, frame: Frame = Frame()) -> dict:
     }
 
 
+def _figure(point: dict, key: str):
+    """`key` of a point; a dotted key (`loans.made`) reaches into its nested figures."""
+    for part in key.split("."):
+        point = point[part]
+    return point
+
+
 def monthly_line(
-    series: dict, value_key: str, *, scale_by: int = 0, unit: str = "t", frame: Frame = Frame()
+    series: dict,
+    value_key: str,
+    *,
+    scale_by: int = 0,
+    unit: str = "t",
+    frame: Frame = Frame(),
+    whole: bool = False,
 ) -> dict:
     """A line (with its area) through one figure per bucket of an ungrouped stats_timeseries;
-    `scale_by` shifts the decimal point (−3: kg shown as tonnes)."""
-    values = [(p["bucket"], Decimal(p[value_key]).scaleb(scale_by)) for p in series["points"]]
+    `scale_by` shifts the decimal point (−3: kg shown as tonnes); `whole` for counts (no decimals)."""
+    values = [(p["bucket"], Decimal(_figure(p, value_key)).scaleb(scale_by)) for p in series["points"]]
     ticks = nice_ticks(
         min((v for _b, v in values), default=Decimal(0)), max((v for _b, v in values), default=Decimal(0))
     )
@@ -175,7 +188,12 @@ def monthly_line(
             "y": scale.y(value),
             "bucket": bucket.isoformat(),
             "title": _("%(month)s: %(value)s")
-            % {"month": date_format(bucket, "F Y"), "value": formatting.tonnes(value, unit)},
+            % {
+                "month": date_format(bucket, "F Y"),
+                "value": f"{formatting.number(value, 0)}{formatting.NBSP}{unit}"
+                if whole
+                else formatting.tonnes(value, unit),
+            },
         }
         for index, (bucket, value) in enumerate(values)
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.authentication import SessionAuthentication
 
-from api.endpoints.stats import StatsSummaryView, StatsTerritoriesView, StatsTimeseriesView
+from api.endpoints.stats import StatsLedgerView, StatsSummaryView, StatsTerritoriesView, StatsTimeseriesView
 
 from .language import with_language_switch
 
@@ -29,6 +29,11 @@ class DashboardTerritoriesExport(_FromDashboardSession, StatsTerritoriesView):
     pass
 
 
+class DashboardLedgerExport(_FromDashboardSession, StatsLedgerView):
+    """The anonymised ledger (public authorities and the operator; 403 for others), e.g. filtered on
+    the outliers the figures rely on."""
+
+
 urlpatterns = [
     path("export/summary/", with_language_switch(DashboardSummaryExport.as_view()), name="export-summary"),
     path(
@@ -41,4 +46,5 @@ urlpatterns = [
         with_language_switch(DashboardTerritoriesExport.as_view()),
         name="export-territories",
     ),
+    path("export/ledger/", with_language_switch(DashboardLedgerExport.as_view()), name="export-ledger"),
 ]

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput, NotFound
 from impact.query import DEFAULT_TIME_ZONE, time_zone_get
@@ -36,6 +37,11 @@ def _downloads(filters: DashboardFilters, lang: str) -> list[dict]:
         {"table": table, "url": f"{reverse(name)}?{filters.query(**extra, format='csv', lang=lang)}"}
         for table, name, extra in tables
     ]
+
+
+def _outlier_ledger_url(filters: DashboardFilters, lang: str) -> str:
+    """The anonymised ledger's rows flagged outlier, as CSV (for authorities and the operator)."""
+    return f"{reverse('web:export-ledger')}?{filters.query(outlier='true', format='csv', lang=lang)}"
 
 
 @with_language_switch
@@ -70,6 +76,9 @@ def dashboard(request):
         co2e_chart=charts.monthly_line(
             totals, "co2e_kg", scale_by=-3, unit="t\u00a0CO\u2082e", frame=NARROW_CHART
         ),
+        loans_chart=charts.monthly_line(totals, "loans.made", unit=_("loans"), frame=NARROW_CHART, whole=True)
+        if summary["loans"]["made"] or summary["loans"]["returned"]
+        else None,
         map=maps.commune_map(
             territories=territories["territories"],
             scope=scope,
@@ -80,6 +89,9 @@ def dashboard(request):
             key=lambda t: (-t["tonnes"], t["name"]),
         )[:TOP_TERRITORIES],
         downloads=_downloads(filters, translation.get_language()),
+        outlier_ledger_url=_outlier_ledger_url(filters, translation.get_language())
+        if scope.is_authority
+        else None,
         indicative_factors=[f for f in summary["factors"] if f["status"] == "indicative"],
     )
     return render(request, "web/dashboard.html", context)

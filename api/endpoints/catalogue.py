@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from inventory import selectors
 from inventory.models import Category, FactorBasis, FactorStatus, Unit
+from inventory.plausibility import plausible_mass_range
 
 from ..inputs import validated_query
 
@@ -46,6 +47,16 @@ class CategoryFactorOut(serializers.Serializer):
     )
 
 
+class PlausibleMassOut(serializers.Serializer):
+    min_kg = serializers.DecimalField(max_digits=12, decimal_places=3, coerce_to_string=False)
+    max_kg = serializers.DecimalField(max_digits=12, decimal_places=3, coerce_to_string=False)
+    basis = serializers.ChoiceField(
+        choices=[("category", "category"), ("typical", "typical"), ("unit", "unit")],
+        help_text="category: set by the operator; typical: a quarter to four times the typical mass; unit: "
+        "the physical bounds of the unit.",
+    )
+
+
 class CategoryOut(serializers.ModelSerializer):
     name = serializers.CharField(help_text="In the request's language (Accept-Language: fr, default, or en).")
     default_unit = serializers.ChoiceField(choices=Unit.choices)
@@ -53,6 +64,10 @@ class CategoryOut(serializers.ModelSerializer):
         max_digits=12, decimal_places=3, coerce_to_string=False, allow_null=True
     )
     factor = serializers.SerializerMethodField()
+    plausible_mass_per_unit = serializers.SerializerMethodField(
+        help_text="What one unit of the default unit may weigh: a declared mass per unit outside it is "
+        "refused, and a weighed mass far from it needs confirming. Null for kg and t."
+    )
 
     class Meta:
         model = Category
@@ -67,9 +82,17 @@ class CategoryOut(serializers.ModelSerializer):
             "typical_mass_kg",
             "typical_mass_source",
             "list_of_waste_code",
+            "plausible_mass_per_unit",
             "factor",
             "children",
         ]
+
+    @extend_schema_field(PlausibleMassOut(allow_null=True))
+    def get_plausible_mass_per_unit(self, category: Category) -> dict | None:
+        found = plausible_mass_range(category, category.default_unit)
+        if found is None:
+            return None
+        return PlausibleMassOut({"min_kg": found.min_kg, "max_kg": found.max_kg, "basis": found.basis}).data
 
     @extend_schema_field(CategoryFactorOut(allow_null=True))
     def get_factor(self, category: Category) -> dict | None:

@@ -13,8 +13,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from claims import selectors, services
-from claims.models import Claim, ClaimStatus, Party, RevealReason
+from claims import loans, selectors, services
+from claims.models import Claim, ClaimStatus, Party, ReturnCondition, RevealReason
 from exchange.models import OfferStatus
 from inventory.models import Unit
 from organisations.actors import Actor
@@ -79,6 +79,19 @@ class ClaimPickupOut(serializers.Serializer):
     recipient_contact = PickupContactOut()
 
 
+class ClaimLoanOut(serializers.Serializer):
+    due_at = serializers.DateTimeField(
+        source="loan_due_at", allow_null=True, help_text="When the equipment is due back; set on acceptance."
+    )
+    returned_at = serializers.DateTimeField(allow_null=True)
+    return_condition = serializers.ChoiceField(choices=ReturnCondition.choices, allow_null=True)
+    return_note = serializers.CharField()
+    overdue = serializers.BooleanField(help_text="Collected, not returned, and past its due date.")
+    returned_on_time = serializers.BooleanField(
+        allow_null=True, help_text="Returned by its due date; null until returned."
+    )
+
+
 def _contact(organisation: Organisation) -> dict:
     return {"name": organisation.name, "email": organisation.email, "phone": organisation.phone}
 
@@ -120,6 +133,10 @@ class ClaimOut(serializers.Serializer):
     reveal_detail = serializers.SerializerMethodField(
         help_text="`reveal_reason` as a sentence, in the request's language."
     )
+    loan = serializers.SerializerMethodField(
+        help_text="On an offer in mode `loan`: when it is due back, and its return once recorded (POST "
+        "claims/{id}/return/). Null for other claims."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -160,6 +177,22 @@ class ClaimOut(serializers.Serializer):
     def get_reveal_detail(self, claim: Claim) -> str:
         return selectors.claim_reveal_detail(claim)
 
+    @extend_schema_field(ClaimLoanOut(allow_null=True))
+    def get_loan(self, claim: Claim) -> dict | None:
+        if not loans.is_loan(claim.offer):
+            return None
+        returned = claim.returned_at is not None
+        return ClaimLoanOut(
+            {
+                "loan_due_at": claim.loan_due_at,
+                "returned_at": claim.returned_at,
+                "return_condition": claim.return_condition or None,
+                "return_note": claim.return_note,
+                "overdue": claim.loan_overdue,  # the rule: claims/selectors.py
+                "returned_on_time": claim.returned_at <= claim.loan_due_at if returned else None,
+            }
+        ).data
+
 
 def claim_out(request, claims: Claim | list[Claim]) -> dict | list:
     many = isinstance(claims, list)
@@ -198,6 +231,11 @@ class ClaimListQuery(serializers.Serializer):
         help_text="recipient: claims your organisations made; donor: claims on your organisations' offers.",
     )
     offer = serializers.IntegerField(min_value=1, required=False)
+    loan = serializers.ChoiceField(
+        choices=selectors.LOAN_FILTERS,
+        required=False,
+        help_text="Loans only: out (collected, not returned), overdue (out past their due date), returned.",
+    )
 
 
 class ClaimAcceptIn(serializers.Serializer):
@@ -206,6 +244,22 @@ class ClaimAcceptIn(serializers.Serializer):
         help_text="Until when the recipient may collect: in the future, within 90 days. Default: "
         "BOUCLE_PICKUP_DAYS (7) days after now, or after the lot's `available_from` if later.",
     )
+    loan_due_at = BoundedDateTimeField(
+        required=False,
+        help_text="Loans only (400 otherwise): when the equipment is due back, after the pickup deadline and "
+        "within BOUCLE_LOAN_MAX_DAYS (365) days of now. Default: BOUCLE_LOAN_DAYS (14) days after the "
+        "pickup deadline.",
+    )
+
+
+class ClaimReturnIn(serializers.Serializer):
+    condition = serializers.ChoiceField(
+        choices=ReturnCondition.choices, help_text="The state the equipment came back in."
+    )
+    returned_at = BoundedDateTimeField(
+        required=False, help_text="Default: now. Not in the future, not before the equipment was collected."
+    )
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
 class ClaimCloseIn(serializers.Serializer):
@@ -228,6 +282,12 @@ class HandoverCreateIn(serializers.Serializer):
         required=False,
         help_text="Weighed mass. Without it the mass is declared (offer) or estimated (category).",
     )
+    mass_confirmed = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Keep a weighed mass outside the plausible bounds (under half or over twice what was "
+        "declared or estimated); the row is then flagged outlier.",
+    )
     collected_at = BoundedDateTimeField(
         required=False, help_text="Default: now. Not in the future, not before the claim was made."
     )
@@ -248,6 +308,7 @@ class ClaimListView(ListAPIView):
             status=query.get("status"),
             role=query.get("role"),
             offer_id=query.get("offer"),
+            loan=query.get("loan"),
         )
 
     @extend_schema(
@@ -305,7 +366,9 @@ class ClaimAcceptView(APIView):
             "The quantity leaves the offer, atomically: 409 `insufficient_quantity` (with "
             "`remaining_quantity`) when it is no longer there, `claim_not_requested` when the claim is "
             "not awaiting an answer. The recipient now sees the exact pickup place and your contact. 403 "
-            "`donor_only` for the recipient."
+            "`donor_only` for the recipient. On a loan, `loan_due_at` sets when the equipment is due back "
+            "(after the pickup deadline, within BOUCLE_LOAN_MAX_DAYS days; default BOUCLE_LOAN_DAYS days "
+            "after the pickup deadline); given on a claim that is not a loan: 400."
         ),
         request=ClaimAcceptIn,
         responses={200: ClaimOut},
@@ -360,9 +423,15 @@ class ClaimHandoverView(APIView):
             "Appends the claim's ledger row: quantity collected (default: the claimed one; the rest goes "
             "back to the offer), mass with its method (weighed when `mass_kg` is given, else declared on "
             "the offer, else estimated from the category's typical mass; 400 `mass_required` when none "
-            "is known), the CO2e factor used and the CO2e avoided, the site's territory. The claim "
-            "becomes collected; the other party may then confirm or dispute. 403 `party_only` for the "
-            "operator; 409 `already_collected`, `claim_not_accepted`."
+            "is known), the CO2e factor used and the CO2e avoided (none for a loan), the site's "
+            "territory. A weighed mass under half or over twice what was declared or estimated for the "
+            "quantity (or, with nothing declared, outside the category's plausible mass per unit) is "
+            "refused with 400 `mass_implausible` naming the bounds, unless `mass_confirmed` is true: the "
+            "row is then flagged `outlier`. The claim becomes collected; the other party may then "
+            "confirm or dispute. On a collected claim whose row was reversed, the same call records the "
+            "corrected handover (`corrects` the reversed row). 403 `party_only` for the operator; 409 "
+            "`already_collected` (reverse the row first), `claim_not_accepted`, `insufficient_quantity` "
+            "(a correction collecting more than the offer has left)."
         ),
         request=HandoverCreateIn,
         responses={201: HandoverOut},
@@ -375,6 +444,28 @@ class ClaimHandoverView(APIView):
         return Response(HandoverOut(handover).data, status=status.HTTP_201_CREATED)
 
 
+class ClaimReturnView(APIView):
+    @extend_schema(
+        operation_id="claims_return",
+        summary="Record the return of a loan (lender)",
+        description=(
+            "A loan (a claim on an offer in mode `loan`) came back: its `condition`, when (`returned_at`, "
+            "default now; not in the future, not before the equipment was collected: 400) and a note. "
+            "What was out on loan goes back to the offer's remaining quantity, to be lent again (an "
+            "exhausted offer is published again while its window is open). The donor's members and keys, "
+            "or the operator: 403 `donor_only` for the borrower. 409 `not_a_loan`, `loan_not_out` (not "
+            "collected yet, or already returned; with `claim_status` and `returned_at`)."
+        ),
+        request=ClaimReturnIn,
+        responses={200: ClaimOut},
+    )
+    @idempotent
+    def post(self, request, claim_id: int):
+        data = validated(ClaimReturnIn, request)
+        claim = loans.claim_return(actor=actor_of(request), claim_id=claim_id, **data)
+        return Response(claim_out(request, claim))
+
+
 urlpatterns = [
     path("claims/", ClaimListView.as_view(), name="claims"),
     path("claims/<int:claim_id>/", ClaimDetailView.as_view(), name="claim-detail"),
@@ -382,4 +473,5 @@ urlpatterns = [
     path("claims/<int:claim_id>/decline/", ClaimDeclineView.as_view(), name="claim-decline"),
     path("claims/<int:claim_id>/cancel/", ClaimCancelView.as_view(), name="claim-cancel"),
     path("claims/<int:claim_id>/handover/", ClaimHandoverView.as_view(), name="claim-handover"),
+    path("claims/<int:claim_id>/return/", ClaimReturnView.as_view(), name="claim-return"),
 ]

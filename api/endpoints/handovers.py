@@ -2,13 +2,16 @@
 for the operator), as paginated JSON or streamed CSV; confirm, dispute and reverse a row.
 
 Rows are append-only: a correction is a new reversing row (negative quantity, mass and CO2e) that
-points at the row it corrects (`reverses`), dated with the same collection time."""
+points at the row it reverses (`reverses`), dated with the same collection time, then, when the true
+figure is known, a corrected row that points at the reversed one (`corrects`). A disputed row is settled
+by the parties' proposals (`proposals/`) or by the operator (admin)."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -24,9 +27,10 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from claims import selectors, services
+from claims import corrections, selectors, services
 from claims.models import ConfirmationState, Handover, MassMethod
 from core.errors import NotFound
+from exchange.models import OfferMode
 from inventory.models import Category, FactorBasis
 from organisations.models import OrganisationKind
 
@@ -61,6 +65,7 @@ def _related(obj, name: str):
 # ---- output -------------------------------------------------------------------------------------
 
 LEDGER_DECIMAL = {"max_digits": 16, "decimal_places": 3}
+QUANTITY = {"max_digits": 14, "decimal_places": 3}
 
 
 class HandoverPartyOut(serializers.Serializer):
@@ -95,6 +100,14 @@ class HandoverFactorOut(serializers.Serializer):
         help_text="sourced, sourced-secondary, indicative (not yet checked against the official dataset), "
         "or missing (no factor applied: CO2e 0).",
     )
+    items = serializers.DecimalField(
+        source="factor_items",
+        max_digits=14,
+        decimal_places=3,
+        allow_null=True,
+        help_text="per_item basis: the number of items the factor was applied to (the pieces handed over, "
+        "else the mass divided by one item's typical mass); null for per_kg. The tonnage is the mass.",
+    )
 
 
 class HandoverConfirmationOut(serializers.Serializer):
@@ -106,6 +119,26 @@ class HandoverConfirmationOut(serializers.Serializer):
     reason = serializers.CharField(help_text="Why it was disputed.")
 
 
+class HandoverProposalOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    handover = serializers.IntegerField(source="handover_id", help_text="The disputed row.")
+    organisation = serializers.IntegerField(
+        source="organisation_id",
+        allow_null=True,
+        help_text="The proposing party; null: the operator settled.",
+    )
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    mass_kg = serializers.DecimalField(max_digits=14, decimal_places=3)
+    reason = serializers.CharField()
+    correction = serializers.IntegerField(
+        source="correction_id",
+        allow_null=True,
+        help_text="The corrected row this step wrote (agreement or settlement); null while awaiting the "
+        "other party.",
+    )
+    recorded_at = serializers.DateTimeField()
+
+
 class HandoverOut(serializers.Serializer):
     """One ledger row, fixed forever. Reversals have negative quantity, mass and CO2e."""
 
@@ -114,6 +147,10 @@ class HandoverOut(serializers.Serializer):
     offer = serializers.IntegerField(source="offer_id")
     reverses = serializers.IntegerField(source="reverses_id", allow_null=True, help_text="The row corrected.")
     reversed_by = serializers.SerializerMethodField(help_text="The row that reverses this one, if any.")
+    corrects = serializers.IntegerField(
+        source="corrects_id", allow_null=True, help_text="The reversed row this corrected handover replaces."
+    )
+    corrected_by = serializers.SerializerMethodField(help_text="The corrected row that replaces this one.")
     donor = serializers.SerializerMethodField()
     recipient = serializers.SerializerMethodField()
     category = HandoverCategoryOut()
@@ -122,6 +159,19 @@ class HandoverOut(serializers.Serializer):
     unit = serializers.CharField()
     mass_kg = serializers.DecimalField(max_digits=14, decimal_places=3)
     mass_method = serializers.ChoiceField(choices=MassMethod.choices)
+    expected_mass_kg = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=3,
+        allow_null=True,
+        help_text="What was declared or estimated for the quantity handed over; null when unknown.",
+    )
+    mass_confirmed = serializers.BooleanField(help_text="The recording party confirmed the mass explicitly.")
+    outlier = serializers.BooleanField(
+        help_text="The mass is outside the plausible bounds and was kept because it was confirmed."
+    )
+    mode = serializers.ChoiceField(
+        choices=OfferMode.choices, help_text="loan: lent and returned, never counted as waste diverted."
+    )
     factor = HandoverFactorOut(source="*")
     co2e_avoided_kg = serializers.DecimalField(**LEDGER_DECIMAL)
     collected_at = serializers.DateTimeField()
@@ -129,11 +179,19 @@ class HandoverOut(serializers.Serializer):
     recorded_by = serializers.CharField(help_text="user:<id>, api-key:<prefix> or system.")
     note = serializers.CharField()
     confirmation = serializers.SerializerMethodField(help_text="Null for reversal rows.")
+    proposals = HandoverProposalOut(
+        many=True, help_text="Steps settling a dispute of this row, oldest first (empty for most rows)."
+    )
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_reversed_by(self, handover: Handover) -> int | None:
         reversal = _related(handover, "reversed_by")
         return reversal.pk if reversal else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_corrected_by(self, handover: Handover) -> int | None:
+        correction = _related(handover, "corrected_by")
+        return correction.pk if correction else None
 
     @extend_schema_field(HandoverPartyOut)
     def get_donor(self, handover: Handover) -> dict:
@@ -167,6 +225,7 @@ CSV_COLUMNS = (
     "id",
     "claim_id",
     "reverses_id",
+    "corrects_id",
     "collected_at",
     "recorded_at",
     "donor_id",
@@ -183,9 +242,14 @@ CSV_COLUMNS = (
     "unit",
     "mass_kg",
     "mass_method",
+    "expected_mass_kg",
+    "mass_confirmed",
+    "outlier",
+    "mode",
     "factor_version",
     "factor_basis",
     "factor_kgco2e",
+    "factor_items",
     "factor_status",
     "factor_source",
     "co2e_avoided_kg",
@@ -209,6 +273,7 @@ def _csv_row(handover: Handover, zone: ZoneInfo) -> list:
         handover.pk,
         handover.claim_id,
         handover.reverses_id or "",
+        handover.corrects_id or "",
         handover.collected_at.astimezone(zone).isoformat(),
         handover.recorded_at.astimezone(zone).isoformat(),
         handover.donor_id,
@@ -225,9 +290,14 @@ def _csv_row(handover: Handover, zone: ZoneInfo) -> list:
         handover.unit,
         handover.mass_kg,
         handover.mass_method,
+        "" if handover.expected_mass_kg is None else handover.expected_mass_kg,
+        "true" if handover.mass_confirmed else "false",
+        "true" if handover.outlier else "false",
+        handover.mode,
         handover.factor_version,
         handover.factor_basis,
         handover.factor_kgco2e,
+        "" if handover.factor_items is None else handover.factor_items,
         handover.factor_status,
         handover.factor_source,
         handover.co2e_avoided_kg,
@@ -288,6 +358,25 @@ class HandoverDisputeIn(serializers.Serializer):
 
 class HandoverReverseIn(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="Why this row is corrected.")
+
+
+class HandoverProposalIn(serializers.Serializer):
+    quantity = serializers.DecimalField(
+        **QUANTITY,
+        min_value=Decimal("0.001"),
+        required=False,
+        help_text="The true quantity, in the offer's unit (whole numbers for piece and pallet), at most the "
+        "claimed one. Default: the row's.",
+    )
+    mass_kg = serializers.DecimalField(
+        **QUANTITY, min_value=Decimal("0.001"), help_text="The true mass, standing for a weighing."
+    )
+    mass_confirmed = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Keep a mass outside the plausible bounds (the corrected row is then flagged outlier).",
+    )
+    reason = serializers.CharField(max_length=2000, help_text="Why the figure should change.")
 
 
 # ---- views --------------------------------------------------------------------------------------
@@ -406,10 +495,35 @@ class HandoverReverseView(APIView):
         return Response(HandoverOut(reversal).data, status=status.HTTP_201_CREATED)
 
 
+class HandoverProposalView(APIView):
+    @extend_schema(
+        operation_id="handovers_propose",
+        summary="Propose the true figure of a disputed handover (either party)",
+        description=(
+            "Settles a dispute without the operator. One party proposes the true quantity and mass; the "
+            "other agrees by proposing the same figure (or counters with another). On agreement the "
+            "disputed row is reversed and a corrected row (`corrects` it, mass weighed, confirmed by the "
+            "agreeing party) is appended, in one step; the proposal then names it in `correction`. A mass "
+            "outside the plausible bounds needs `mass_confirmed` (400 `mass_implausible`). 403 "
+            "`party_only` (the operator settles in the admin); 409 `not_disputed`, `handover_reversed`, "
+            "`reversal_not_answerable`, `insufficient_quantity` (a larger quantity needs that much "
+            "remaining on the offer)."
+        ),
+        request=HandoverProposalIn,
+        responses={201: HandoverProposalOut},
+    )
+    @idempotent
+    def post(self, request, handover_id: int):
+        data = validated(HandoverProposalIn, request)
+        proposal = corrections.handover_propose(actor=actor_of(request), handover_id=handover_id, **data)
+        return Response(HandoverProposalOut(proposal).data, status=status.HTTP_201_CREATED)
+
+
 urlpatterns = [
     path("handovers/", HandoverListView.as_view(), name="handovers"),
     path("handovers/<int:handover_id>/", HandoverDetailView.as_view(), name="handover-detail"),
     path("handovers/<int:handover_id>/confirm/", HandoverConfirmView.as_view(), name="handover-confirm"),
     path("handovers/<int:handover_id>/dispute/", HandoverDisputeView.as_view(), name="handover-dispute"),
     path("handovers/<int:handover_id>/reverse/", HandoverReverseView.as_view(), name="handover-reverse"),
+    path("handovers/<int:handover_id>/proposals/", HandoverProposalView.as_view(), name="handover-proposals"),
 ]

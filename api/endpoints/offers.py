@@ -102,7 +102,14 @@ class OfferOut(serializers.Serializer):
     remaining_quantity = serializers.DecimalField(
         **QUANTITY, help_text="Not yet reserved by an accepted claim nor collected."
     )
-    reserved_quantity = serializers.DecimalField(**QUANTITY)
+    reserved_quantity = serializers.DecimalField(
+        **QUANTITY, help_text="Held by accepted claims not yet collected."
+    )
+    collected_quantity = serializers.DecimalField(
+        **QUANTITY,
+        help_text="Handed over (for a loan: out on loan now). quantity = remaining_quantity + "
+        "reserved_quantity + collected_quantity, always.",
+    )
     mass_per_unit_kg = serializers.DecimalField(
         **QUANTITY, allow_null=True, help_text="Declared by the donor; 1 for kg and 1000 for t."
     )
@@ -303,7 +310,9 @@ class OfferListView(ListAPIView):
             "draft, or published when `publish` is true (403 `organisation_not_verified` if your "
             "organisation is not verified yet). A site or category that is unknown, retired or another "
             "organisation's is a 400 `validation_error` on that field. A duplicate `external_ref` is a "
-            "409 `external_ref_taken` naming the existing `offer_id`."
+            "409 `external_ref_taken` naming the existing `offer_id`. Pieces and pallets count in whole "
+            "numbers; a declared `mass_per_unit_kg` outside the category's plausible range is refused "
+            "(400 `validation_error` on that field, naming the range)."
         ),
         request=OfferCreateIn,
         responses={201: OfferOut},
@@ -332,7 +341,10 @@ class OfferDetailView(GenericAPIView):
         description=(
             "Draft, published or exhausted offers (409 `offer_status_conflict` otherwise). Site, category, "
             "unit and mode are fixed once published (400 on those fields). The quantity cannot drop "
-            "below what accepted claims reserve: 409 `quantity_below_reserved` with `reserved_quantity`."
+            "below what accepted claims reserve and handovers collected: 409 `quantity_below_reserved` with "
+            "`reserved_quantity` and `collected_quantity`. Pieces and pallets count in whole numbers; a "
+            "declared mass per unit outside the category's plausible range is refused (400, naming the "
+            "range)."
         ),
         request=OfferUpdateIn,
         responses={200: OfferOut},

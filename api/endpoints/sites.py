@@ -60,6 +60,16 @@ class SiteUpdateIn(serializers.Serializer):
     opening_notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
+SITE_LOCATION_RULE = (
+    "The `location` ([longitude, latitude], WGS 84) must lie in one of the communes loaded in Boucle: the "
+    "site takes that commune as its `territory`, and its handovers count in that territory's figures. A "
+    "point outside every commune is refused: 400 `site_outside_territories` with a field error on "
+    "`location`; when swapping latitude and longitude would land in a commune, the message names it and "
+    "the problem carries `suggested_location`, the swapped GeoJSON Point. A deployment may accept such "
+    "points (setting `BOUCLE_ALLOW_SITES_OUTSIDE_TERRITORIES`): the site then has `territory` null."
+)
+
+
 class SiteListView(ListAPIView):
     serializer_class = SiteOut
 
@@ -70,7 +80,13 @@ class SiteListView(ListAPIView):
     def get(self, request):
         return self.list(request)
 
-    @extend_schema(operation_id="sites_create", request=SiteCreateIn, responses={201: SiteOut})
+    @extend_schema(
+        operation_id="sites_create",
+        summary="Add a site",
+        description=SITE_LOCATION_RULE,
+        request=SiteCreateIn,
+        responses={201: SiteOut},
+    )
     @idempotent
     def post(self, request):
         data = validated(SiteCreateIn, request)
@@ -90,7 +106,13 @@ class SiteDetailView(GenericAPIView):
     def get(self, request, site_id: int):
         return Response(SiteOut(self._site(request, site_id)).data)
 
-    @extend_schema(operation_id="sites_update", request=SiteUpdateIn, responses={200: SiteOut})
+    @extend_schema(
+        operation_id="sites_update",
+        summary="Change a site",
+        description="When `location` changes, the same rule as on creation. " + SITE_LOCATION_RULE,
+        request=SiteUpdateIn,
+        responses={200: SiteOut},
+    )
     def patch(self, request, site_id: int):
         site = self._site(request, site_id)
         data = validated(SiteUpdateIn, request, partial=True)

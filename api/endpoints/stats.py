@@ -69,6 +69,8 @@ class CsvTable:
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list | tuple):
         return "; ".join(_cell(v) for v in value)
     if isinstance(value, datetime):
@@ -155,6 +157,12 @@ class StatsQueryIn(serializers.Serializer):
         help_text="Restate CO2e with this published factor version instead of the figures stamped on "
         "each handover (which never change).",
     )
+    outlier = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        help_text="`true`: only the ledger rows flagged outlier (a mass outside the plausible bounds, kept "
+        "because it was confirmed); `false`: only the others. Figures are then read from the ledger.",
+    )
 
     def get_fields(self):
         return {
@@ -189,7 +197,19 @@ def stats_params(data: dict) -> StatsParams:
         donor_kind=data.get("donor_kind"),
         recipient_kind=data.get("recipient_kind"),
         factor_version=data.get("factor_version"),
+        outlier={"true": True, "false": False}.get(data.get("outlier")),
     )
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    """Nested objects as dotted keys (`loans.made`), for CSV columns."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _filename(kind: str, params: StatsParams) -> str:
@@ -277,8 +297,49 @@ SUMMARY_FIELDS: list[tuple[str, str, str]] = [
     ("mass_wasted_kg", "Masse non réemployée (kg)", "Mass wasted (kg)"),
     ("offers_expired_mass_unknown", "Offres expirées de masse inconnue", "Expired offers of unknown mass"),
     ("open_needs_without_match", "Besoins ouverts sans proposition", "Open needs without a match"),
+    ("outliers.handovers", "Remises aberrantes confirmées", "Confirmed outlier handovers"),
+    ("outliers.mass_kg", "Masse des remises aberrantes (kg)", "Mass of outlier handovers (kg)"),
+    (
+        "outliers.share_of_tonnage",
+        "Part des tonnes reposant sur des remises aberrantes",
+        "Share of tonnage resting on outliers",
+    ),
+    ("loans.made", "Prêts consentis", "Loans made"),
+    ("loans.items_lent", "Quantité prêtée", "Items lent"),
+    ("loans.item_days_lent", "Jours-objets prêtés", "Item-days lent"),
+    ("loans.returned", "Prêts rendus", "Loans returned"),
+    ("loans.returned_on_time", "Prêts rendus à temps", "Loans returned on time"),
+    ("loans.returned_on_time_share", "Part des prêts rendus à temps", "Share of loans returned on time"),
     ("factor_versions", "Versions des facteurs", "Factor versions"),
 ]
+
+
+class StatsOutliersOut(serializers.Serializer):
+    """Ledger rows flagged `outlier` among the figures: a mass outside the plausible bounds for what was
+    declared or estimated, kept because the recording party confirmed it."""
+
+    handovers = serializers.IntegerField(help_text="Outlier rows net of reversals.")
+    mass_kg = _number(3)
+    tonnes = _number(6)
+    share_of_tonnage = _number(
+        4, allow_null=True, help_text="Their mass over the tonnage diverted; null when there is none."
+    )
+
+
+class StatsLoansOut(serializers.Serializer):
+    """Loans (offers in mode `loan`): equipment lent and returned, never counted as tonnage diverted or
+    CO2e avoided. Same scope and filters as the other figures (the territory of the ledger row)."""
+
+    made = serializers.IntegerField(help_text="Loan handovers collected in the period, net of reversals.")
+    items_lent = _number(3, help_text="Their quantity, net of reversals.")
+    item_days_lent = _number(
+        2,
+        help_text="Σ quantity × days each loan was out within the period, from collection to return "
+        "(still out: to now).",
+    )
+    returned = serializers.IntegerField(help_text="Loans returned in the period.")
+    returned_on_time = serializers.IntegerField(help_text="Of those, returned no later than due.")
+    returned_on_time_share = _number(4, allow_null=True, help_text="null when none was returned.")
 
 
 class StatsSummaryOut(StatsHeaderOut):
@@ -302,6 +363,8 @@ class StatsSummaryOut(StatsHeaderOut):
     mass_wasted_kg = _number(3)
     offers_expired_mass_unknown = serializers.IntegerField()
     open_needs_without_match = serializers.IntegerField()
+    outliers = StatsOutliersOut()
+    loans = StatsLoansOut()
     factor_versions = serializers.ListField(child=serializers.CharField())
     factors = StatsFactorOut(many=True)
 
@@ -311,6 +374,11 @@ class StatsGroupOut(serializers.Serializer):
     label = serializers.CharField()
 
 
+class StatsPointOutliersOut(serializers.Serializer):
+    handovers = serializers.IntegerField(help_text="Outlier rows net of reversals.")
+    tonnes = _number(6)
+
+
 class StatsPointOut(serializers.Serializer):
     bucket = serializers.DateField(help_text="First day of the bucket, in `tz`.")
     group = serializers.CharField()
@@ -318,6 +386,8 @@ class StatsPointOut(serializers.Serializer):
     handovers = serializers.IntegerField()
     tonnes = _number(6)
     co2e_kg = _number(3)
+    outliers = StatsPointOutliersOut()
+    loans = StatsLoansOut(help_text="The loans of the bucket (made, returned, item-days within it).")
 
 
 class StatsTimeseriesOut(StatsHeaderOut):
@@ -393,7 +463,12 @@ class StatsSummaryView(GenericAPIView):
             "mass by method, the factors used, offers published and expired untaken, how fast published "
             "mass is claimed, open needs without a match. Scoped: the operator sees everything, a public "
             "authority its territories, an organisation its own handovers. A territory outside your scope "
-            "is a 404. " + STATS_ERRORS
+            "is a 404. Loans (offers in mode `loan`) are in none of the tonnage, CO2e, handover and party "
+            "figures: lent equipment comes back, it is not waste diverted. They have their own indicators in "
+            "`loans` (loans made, items lent, item-days lent, returned, returned on time and its share). "
+            "`outliers` counts the rows flagged outlier (a confirmed mass outside the plausible bounds), "
+            "their mass and their share of the tonnage; `outlier=true|false` restricts every figure to "
+            "those rows or to the others. " + STATS_ERRORS
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={
@@ -409,8 +484,9 @@ class StatsSummaryView(GenericAPIView):
         data = StatsSummaryOut(selectors.stats_summary(actor=actor_of(request), params=params)).data
         last_modified = selectors.stats_last_modified(market=True)
         if _csv_requested(request):
+            flat = _flat(data)
             rows = [
-                {"indicator": key, "label": (en if _english() else fr), "value": data[key]}
+                {"indicator": key, "label": (en if _english() else fr), "value": flat[key]}
                 for key, fr, en in SUMMARY_FIELDS
             ]
             table = CsvTable(
@@ -444,6 +520,13 @@ TIMESERIES_COLUMNS = [
     ("handovers", "remises", "handovers"),
     ("tonnes", "tonnes", "tonnes"),
     ("co2e_kg", "co2e_evite_kg", "co2e_kg"),
+    ("outliers.handovers", "remises_aberrantes", "outlier_handovers"),
+    ("outliers.tonnes", "tonnes_aberrantes", "outlier_tonnes"),
+    ("loans.made", "prets", "loans_made"),
+    ("loans.items_lent", "quantite_pretee", "items_lent"),
+    ("loans.item_days_lent", "jours_objets_pretes", "item_days_lent"),
+    ("loans.returned", "prets_rendus", "loans_returned"),
+    ("loans.returned_on_time", "prets_rendus_a_temps", "loans_returned_on_time"),
 ]
 
 
@@ -458,7 +541,10 @@ class StatsTimeseriesView(GenericAPIView):
         description=(
             "Calendar-aligned buckets (day, week from Monday, month, year) in the caller's time zone, "
             "every bucket of the period and every group present, zero-filled. Group by top-level category "
-            "(or the children of `category`), territory, donor kind or recipient kind. " + STATS_ERRORS
+            "(or the children of `category`), territory, donor kind or recipient kind. Loans are not in the "
+            "tonnes, CO2e or handovers; each point has its `outliers` (net count, tonnes) and its `loans` "
+            "(made, items lent, returned and returned on time in the bucket; item-days lent within it). "
+            + STATS_ERRORS
         ),
         parameters=[StatsTimeseriesIn, FORMAT_PARAMETER],
         responses={
@@ -476,9 +562,10 @@ class StatsTimeseriesView(GenericAPIView):
             actor=actor_of(request), params=params, interval=query["interval"], group_by=query.get("group_by")
         )
         data = StatsTimeseriesOut(series).data
-        last_modified = selectors.stats_last_modified()
+        last_modified = selectors.stats_last_modified(loans=True)  # a return moves the loan figures
         if _csv_requested(request):
-            table = CsvTable(TIMESERIES_COLUMNS, data["points"], _filename("timeseries", params))
+            rows = [_flat(point) for point in data["points"]]
+            table = CsvTable(TIMESERIES_COLUMNS, rows, _filename("timeseries", params))
             return conditional(request, body=table, last_modified=last_modified)
         return conditional(request, body=data, last_modified=last_modified)
 
@@ -550,6 +637,24 @@ class LedgerRowOut(serializers.Serializer):
     reverses = serializers.IntegerField(
         source="reverses_id", allow_null=True, help_text="the row this one reverses"
     )
+    corrects = serializers.IntegerField(
+        source="corrects_id",
+        allow_null=True,
+        help_text="the reversed row this one corrects (a corrected handover of the same claim)",
+    )
+    mode = serializers.CharField(
+        help_text="The offer's mode: donation, sale or loan. Loans are not counted as diverted."
+    )
+    outlier = serializers.BooleanField(
+        help_text="A mass outside the plausible bounds, kept because the recording party confirmed it."
+    )
+    mass_confirmed = serializers.BooleanField(help_text="The recording party confirmed the mass explicitly.")
+    expected_mass_kg = _number(
+        3, allow_null=True, help_text="What was declared or estimated for the quantity handed over."
+    )
+    factor_items = _number(
+        3, allow_null=True, help_text="Per-item factor: the number of items it was applied to; else null."
+    )
 
 
 LEDGER_COLUMNS = [
@@ -569,6 +674,12 @@ LEDGER_COLUMNS = [
     ("factor_status", "statut_facteur", "factor_status"),
     ("co2e_avoided_kg", "co2e_evite_kg", "co2e_avoided_kg"),
     ("reverses", "annule", "reverses"),
+    ("corrects", "corrige", "corrects"),
+    ("mode", "mode", "mode"),
+    ("outlier", "aberrante", "outlier"),
+    ("mass_confirmed", "masse_confirmee", "mass_confirmed"),
+    ("expected_mass_kg", "masse_attendue_kg", "expected_mass_kg"),
+    ("factor_items", "objets_facteur", "factor_items"),
 ]
 
 
@@ -591,7 +702,10 @@ class StatsLedgerView(ListAPIView):
         description=(
             "Ledger rows in your scope with the kinds of the parties instead of who they are: no "
             "organisation, person, contact or note. Cursor-paginated JSON; `?format=csv` streams every row "
-            "of the period at once. Other organisations get 403. " + STATS_ERRORS
+            "of the period at once. Other organisations get 403. Every row is listed, loans included: `mode` "
+            "says which rows count as diverted (all but loans), `outlier` which masses were confirmed "
+            "outside the plausible bounds (`outlier=true` lists only those), `corrects` which reversed "
+            "row a corrected handover replaces. " + STATS_ERRORS
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={

@@ -173,12 +173,22 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Boucle <no-reply@boucle.loca
 BOUCLE_OPERATOR_EMAIL = env_str("BOUCLE_OPERATOR_EMAIL", "operateur@boucle.localhost")
 # Largest radius a need may cover (metres); the database refuses more than 100 km whatever this says.
 BOUCLE_MATCH_MAX_RADIUS_M = env_int("BOUCLE_MATCH_MAX_RADIUS_M", 100_000)
+# A site must lie in one of the loaded communes (territories/rules.py), or its handovers would count in
+# no territorial figure: a point outside all of them is refused (400 site_outside_territories, with a
+# hint when latitude and longitude look swapped). True accepts it, with no territory (a deployment whose
+# partners have places beyond its territories).
+BOUCLE_ALLOW_SITES_OUTSIDE_TERRITORIES = env_bool("BOUCLE_ALLOW_SITES_OUTSIDE_TERRITORIES", False)
 # Claims and handovers: days to collect an accepted claim (unless the donor sets a deadline), caps on
 # an organisation's open claims (count, and estimated mass in kg), and the days the other party has to
 # confirm or dispute a handover, and the parties to reverse one (the operator may at any time).
 BOUCLE_PICKUP_DAYS = env_int("BOUCLE_PICKUP_DAYS", 7)
 BOUCLE_MAX_OPEN_CLAIMS_PER_ORG = env_int("BOUCLE_MAX_OPEN_CLAIMS_PER_ORG", 20)
 BOUCLE_MAX_OPEN_CLAIM_KG = env_int("BOUCLE_MAX_OPEN_CLAIM_KG", 5000)
+# Loans (claims/loans.py): days lent after the pickup deadline unless the donor sets a due date, the
+# furthest due date from now, and the hours between two reminders of one overdue loan.
+BOUCLE_LOAN_DAYS = env_int("BOUCLE_LOAN_DAYS", 14)
+BOUCLE_LOAN_MAX_DAYS = env_int("BOUCLE_LOAN_MAX_DAYS", 365)
+BOUCLE_LOAN_REMINDER_HOURS = env_int("BOUCLE_LOAN_REMINDER_HOURS", 24)
 BOUCLE_HANDOVER_CONFIRM_DAYS = env_int("BOUCLE_HANDOVER_CONFIRM_DAYS", 14)
 BOUCLE_HANDOVER_REVERSE_DAYS = env_int("BOUCLE_HANDOVER_REVERSE_DAYS", 30)
 # Sign-ups: days to confirm the e-mail address before the unconfirmed account and organisation are
@@ -318,6 +328,8 @@ SPECTACULAR_SETTINGS = {
         "NeedStatusEnum": "matching.models.NeedStatus.choices",
         "NeedSettableStatusEnum": "matching.models.NEED_SETTABLE_STATUS_CHOICES",
         "MatchAlertModeEnum": "matching.models.MatchAlertMode.choices",
+        "ConditionEnum": "exchange.models.OfferCondition.choices",
+        "ReturnConditionEnum": "claims.models.ReturnCondition.choices",
         "HealthStatusEnum": ["ok"],
     },
     "SORT_OPERATION_PARAMETERS": True,
@@ -364,6 +376,10 @@ CELERY_BEAT_SCHEDULE["matching-send-digests"] = {
 }
 CELERY_BEAT_SCHEDULE["matching-expire-needs"] = {"task": "matching.tasks.expire_needs", "schedule": 900.0}
 CELERY_BEAT_SCHEDULE["claims-expire-no-shows"] = {"task": "claims.tasks.expire_no_shows", "schedule": 900.0}
+CELERY_BEAT_SCHEDULE["claims-remind-overdue-loans"] = {
+    "task": "claims.tasks.remind_overdue_loans",
+    "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE["claims-confirm-handovers-tacitly"] = {
     "task": "claims.tasks.confirm_handovers_tacitly",
     "schedule": 3600.0,
