@@ -43,6 +43,9 @@ class RangeBasis:
     UNIT = "unit"  # physical bounds of the unit
 
 
+RANGE_BASIS_CHOICES = [(RangeBasis.CATEGORY,) * 2, (RangeBasis.TYPICAL,) * 2, (RangeBasis.UNIT,) * 2]
+
+
 @dataclass(frozen=True)
 class MassRange:
     min_kg: Decimal

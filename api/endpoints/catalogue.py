@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from inventory import selectors
 from inventory.models import Category, FactorBasis, FactorStatus, Unit
-from inventory.plausibility import plausible_mass_range
+from inventory.plausibility import RANGE_BASIS_CHOICES, plausible_mass_range
 
 from ..inputs import validated_query
 
@@ -51,7 +51,7 @@ class PlausibleMassOut(serializers.Serializer):
     min_kg = serializers.DecimalField(max_digits=12, decimal_places=3, coerce_to_string=False)
     max_kg = serializers.DecimalField(max_digits=12, decimal_places=3, coerce_to_string=False)
     basis = serializers.ChoiceField(
-        choices=[("category", "category"), ("typical", "typical"), ("unit", "unit")],
+        choices=RANGE_BASIS_CHOICES,
         help_text="category: set by the operator; typical: a quarter to four times the typical mass; unit: "
         "the physical bounds of the unit.",
     )

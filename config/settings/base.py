@@ -330,6 +330,8 @@ SPECTACULAR_SETTINGS = {
         "MatchAlertModeEnum": "matching.models.MatchAlertMode.choices",
         "ConditionEnum": "exchange.models.OfferCondition.choices",
         "ReturnConditionEnum": "claims.models.ReturnCondition.choices",
+        "FactorBasisEnum": "inventory.models.FactorBasis.choices",
+        "PlausibleMassBasisEnum": "inventory.plausibility.RANGE_BASIS_CHOICES",
         "HealthStatusEnum": ["ok"],
     },
     "SORT_OPERATION_PARAMETERS": True,
