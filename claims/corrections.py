@@ -26,7 +26,7 @@ from organisations.actors import Actor
 from .ledger import ledger_figures
 from .models import ConfirmationState, Handover, HandoverConfirmation, HandoverProposal
 from .selectors import handover_get
-from .services import _event, _locked_claim, correction_write, reversal_write
+from .services import _event, _locked_claim, correction_write, handover_lock_unreversed, reversal_write
 
 
 def _require_reason(reason: str) -> str:
@@ -39,9 +39,7 @@ def _require_reason(reason: str) -> str:
 def _open_row(handover: Handover, *, disputed: bool) -> None:
     if handover.reverses_id is not None:
         raise Conflict(_("A reversal is not confirmed or disputed."), code="reversal_not_answerable")
-    Handover.objects.select_for_update(no_key=True).filter(pk=handover.pk).values_list("pk", flat=True).get()
-    if Handover.objects.filter(reverses_id=handover.pk).exists():
-        raise Conflict(_("This handover has been reversed."), code="handover_reversed")
+    handover_lock_unreversed(handover)
     if (
         disputed
         and not HandoverConfirmation.objects.filter(
@@ -102,6 +100,56 @@ def _validated_figure(handover: Handover, quantity: Decimal | None, mass_kg: Dec
     return quantity, mass_kg.quantize(Decimal("0.001"))
 
 
+def _prepared(
+    handover: Handover, quantity: Decimal | None, mass_kg: Decimal, mass_confirmed: bool, *, disputed: bool
+) -> tuple[Handover, Decimal, Decimal]:
+    """The row with its claim and offer, the validated figure, and the locks (claim, then row)."""
+    handover = Handover.objects.select_related("claim", "claim__offer", "claim__offer__category").get(
+        pk=handover.pk
+    )
+    quantity, mass_kg = _validated_figure(handover, quantity, mass_kg, mass_confirmed)
+    _locked_claim(handover.claim)
+    _open_row(handover, disputed=disputed)
+    return handover, quantity, mass_kg
+
+
+def _step(
+    name: str,
+    *,
+    actor: Actor,
+    handover: Handover,
+    organisation_id: int | None,
+    quantity: Decimal,
+    mass_kg: Decimal,
+    reason: str,
+    correction: Handover | None,
+    now: datetime,
+) -> HandoverProposal:
+    """Append the proposal row of a step and its domain event."""
+    proposal = HandoverProposal.objects.create(
+        handover=handover,
+        organisation_id=organisation_id,
+        quantity=quantity,
+        mass_kg=mass_kg,
+        reason=reason,
+        correction=correction,
+        recorded_by=actor.label,
+        recorded_at=now,
+    )
+    _event(
+        name,
+        handover,
+        actor=actor,
+        organisation_id=organisation_id,
+        proposal_id=proposal.pk,
+        quantity=quantity,
+        mass_kg=mass_kg,
+        correction_id=correction.pk if correction else None,
+        reason=reason,
+    )
+    return proposal
+
+
 @transaction.atomic
 def handover_propose(
     *,
@@ -126,12 +174,7 @@ def handover_propose(
             code="party_only",
         )
     _require_reason(reason)
-    handover = Handover.objects.select_related("claim", "claim__offer", "claim__offer__category").get(
-        pk=handover.pk
-    )
-    quantity, mass_kg = _validated_figure(handover, quantity, mass_kg, mass_confirmed)
-    _locked_claim(handover.claim)
-    _open_row(handover, disputed=True)
+    handover, quantity, mass_kg = _prepared(handover, quantity, mass_kg, mass_confirmed, disputed=True)
     latest = HandoverProposal.objects.filter(handover_id=handover.pk).order_by("-id").first()
     agrees = (
         latest is not None
@@ -150,28 +193,17 @@ def handover_propose(
             organisation_id=organisation_id,
             now=now,
         )
-    proposal = HandoverProposal.objects.create(
+    return _step(
+        "handover.correction_agreed" if agrees else "handover.correction_proposed",
+        actor=actor,
         handover=handover,
         organisation_id=organisation_id,
         quantity=quantity,
         mass_kg=mass_kg,
         reason=reason,
         correction=correction,
-        recorded_by=actor.label,
-        recorded_at=now,
+        now=now,
     )
-    _event(
-        "handover.correction_agreed" if agrees else "handover.correction_proposed",
-        handover,
-        actor=actor,
-        organisation_id=organisation_id,
-        proposal_id=proposal.pk,
-        quantity=quantity,
-        mass_kg=mass_kg,
-        correction_id=correction.pk if correction else None,
-        reason=reason,
-    )
-    return proposal
 
 
 @transaction.atomic
@@ -191,12 +223,9 @@ def handover_settle(
     if not actor.is_operator:
         raise PermissionDenied(_("Only the operator settles a handover."), code="operator_only")
     _require_reason(reason)
-    handover = Handover.objects.select_related("claim", "claim__offer", "claim__offer__category").get(
-        pk=handover_get(actor=actor, handover_id=handover_id).pk
+    handover, quantity, mass_kg = _prepared(
+        handover_get(actor=actor, handover_id=handover_id), quantity, mass_kg, mass_confirmed, disputed=False
     )
-    quantity, mass_kg = _validated_figure(handover, quantity, mass_kg, mass_confirmed)
-    _locked_claim(handover.claim)
-    _open_row(handover, disputed=False)
     correction = _settle(
         actor=actor,
         handover=handover,
@@ -207,24 +236,14 @@ def handover_settle(
         organisation_id=None,
         now=now,
     )
-    proposal = HandoverProposal.objects.create(
+    return _step(
+        "handover.settled",
+        actor=actor,
         handover=handover,
+        organisation_id=None,
         quantity=quantity,
         mass_kg=mass_kg,
         reason=reason,
         correction=correction,
-        recorded_by=actor.label,
-        recorded_at=now,
+        now=now,
     )
-    _event(
-        "handover.settled",
-        handover,
-        actor=actor,
-        organisation_id=None,
-        proposal_id=proposal.pk,
-        quantity=quantity,
-        mass_kg=mass_kg,
-        correction_id=correction.pk,
-        reason=reason,
-    )
-    return proposal

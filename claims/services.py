@@ -115,15 +115,19 @@ def _window_open(now: datetime) -> Q:
     return Q(available_until__isnull=True) | Q(available_until__gt=now)
 
 
+def _insufficient(offer: Offer) -> Conflict:
+    return Conflict(
+        _("Only %(remaining)s %(unit)s of this offer remain.")
+        % {"remaining": _quantity_text(offer.remaining_quantity), "unit": offer.unit},
+        code="insufficient_quantity",
+        extra={"remaining_quantity": _quantity_text(offer.remaining_quantity)},
+    )
+
+
 def _unavailable(offer: Offer, now: datetime) -> Conflict:
     window_open = offer.available_until is None or offer.available_until > now
     if offer.status in (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED) and window_open:
-        return Conflict(
-            _("Only %(remaining)s %(unit)s of this offer remain.")
-            % {"remaining": _quantity_text(offer.remaining_quantity), "unit": offer.unit},
-            code="insufficient_quantity",
-            extra={"remaining_quantity": _quantity_text(offer.remaining_quantity)},
-        )
+        return _insufficient(offer)
     return Conflict(
         _("This offer can no longer be claimed."),
         code="offer_not_claimable",
@@ -708,13 +712,7 @@ def _recollect(*, offer_id: int, before: Decimal, after: Decimal, actor: Actor, 
             updated_at=timezone.now(),
         )
         if not taken:
-            offer = Offer.objects.get(pk=offer_id)
-            raise Conflict(
-                _("Only %(remaining)s %(unit)s of this offer remain.")
-                % {"remaining": _quantity_text(offer.remaining_quantity), "unit": offer.unit},
-                code="insufficient_quantity",
-                extra={"remaining_quantity": _quantity_text(offer.remaining_quantity)},
-            )
+            raise _insufficient(Offer.objects.get(pk=offer_id))
 
 
 def correction_write(
@@ -849,16 +847,26 @@ def _answering_organisation(actor: Actor, handover: Handover) -> int:
     )
 
 
+def handover_lock(handover: Handover) -> None:
+    """Serialises what is done to one ledger row: answers, reversal, settlement. A lock is not an UPDATE:
+    the append-only trigger lets it be."""
+    Handover.objects.select_for_update(no_key=True).filter(pk=handover.pk).values_list("pk", flat=True).get()
+
+
+def handover_lock_unreversed(handover: Handover) -> None:
+    """Lock the row, or 409 `handover_reversed` when it has been reversed."""
+    handover_lock(handover)
+    if Handover.objects.filter(reverses_id=handover.pk).exists():
+        raise Conflict(_("This handover has been reversed."), code="handover_reversed")
+
+
 def _answer(*, actor: Actor, handover: Handover, state: str, reason: str, now: datetime, tacit: bool) -> None:
     if handover.reverses_id is not None:
         raise Conflict(_("A reversal is not confirmed or disputed."), code="reversal_not_answerable")
     organisation_id = None if tacit else _answering_organisation(actor, handover)
-    # Serialises answers (and a reversal) on this row; a lock is not an UPDATE, the trigger lets it be.
-    Handover.objects.select_for_update(no_key=True).filter(pk=handover.pk).values_list("pk", flat=True).get()
+    handover_lock_unreversed(handover)
     if HandoverConfirmation.objects.filter(handover_id=handover.pk).exists():
         raise Conflict(_("This handover has already been answered."), code="already_answered")
-    if Handover.objects.filter(reverses_id=handover.pk).exists():
-        raise Conflict(_("This handover has been reversed."), code="handover_reversed")
     due = handover.recorded_at + timedelta(days=settings.BOUCLE_HANDOVER_CONFIRM_DAYS)
     if not tacit and now > due:
         raise Conflict(
@@ -954,7 +962,7 @@ def reversal_write(
     """Append the reversal of `original` (negated quantity, mass and CO2e, every other stamp copied, the
     same collection time), or 409 `already_reversed`. Locks the row first: reversals and answers of one
     row happen one after the other."""
-    Handover.objects.select_for_update(no_key=True).filter(pk=original.pk).values_list("pk", flat=True).get()
+    handover_lock(original)
     if Handover.objects.filter(reverses_id=original.pk).exists():
         raise Conflict(_("This handover has already been reversed."), code="already_reversed")
     reversal = Handover.objects.create(

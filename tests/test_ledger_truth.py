@@ -280,37 +280,15 @@ def test_an_outlier_the_donor_recorded_waits_for_the_recipient_never_tacitly_con
 ):
     donor = Actor.for_user(make_member(firm))
     recipient = Actor.for_user(make_member(association))
-    by_donor = services.handover_record(
-        actor=donor,
-        claim_id=make_claim(
-            make_offer(firm, category=catalogue["monitor"], quantity=2, mass_per_unit_kg=Decimal("4")),
-            association,
-            2,
-            accept=True,
-        ).pk,
-        mass_kg=Decimal("50"),
-        mass_confirmed=True,
-    )
-    by_recipient = services.handover_record(
-        actor=recipient,
-        claim_id=make_claim(
-            make_offer(firm, category=catalogue["monitor"], quantity=2, mass_per_unit_kg=Decimal("4")),
-            association,
-            2,
-            accept=True,
-        ).pk,
-        mass_kg=Decimal("50"),
-        mass_confirmed=True,
-    )
-    plain = services.handover_record(
-        actor=donor,
-        claim_id=make_claim(
-            make_offer(firm, category=catalogue["monitor"], quantity=2, mass_per_unit_kg=Decimal("4")),
-            association,
-            2,
-            accept=True,
-        ).pk,
-    )
+
+    def two_monitors(actor, **weighed):
+        offer = make_offer(firm, category=catalogue["monitor"], quantity=2, mass_per_unit_kg=Decimal("4"))
+        claim = make_claim(offer, association, 2, accept=True)
+        return services.handover_record(actor=actor, claim_id=claim.pk, **weighed)
+
+    by_donor = two_monitors(donor, mass_kg=Decimal("50"), mass_confirmed=True)
+    by_recipient = two_monitors(recipient, mass_kg=Decimal("50"), mass_confirmed=True)
+    plain = two_monitors(donor)
     later = timezone.now() + timedelta(days=settings.BOUCLE_HANDOVER_CONFIRM_DAYS + 1)
     assert services.handovers_awaiting_tacit_confirmation(now=later) == [by_recipient.pk, plain.pk]
     assert by_donor.outlier and by_recipient.outlier and not plain.outlier
