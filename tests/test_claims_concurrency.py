@@ -1,6 +1,7 @@
 """Concurrency with real parallel database connections: many claimants on one lot never allocate more
 than it holds, and the remaining quantity is exact afterwards; once through several gunicorn workers
-over HTTP; and parallel requests sharing an Idempotency-Key create one claim.
+over HTTP; parallel requests sharing an Idempotency-Key create one claim; parallel corrections of one
+reversed ledger row write one, and parallel returns of one loan give it back once.
 
 PostgreSQL allows 100 connections on the development server, shared with other test runs: the thread
 tests spread their 100 claimants over THREADS threads (one connection each), all released together by a
@@ -316,3 +317,75 @@ def test_the_open_claims_cap_holds_under_parallel_requests(firm, association, se
 
     assert sorted(codes) == ["created"] * 3 + ["open_claims_limit"] * 7
     assert Claim.objects.filter(organisation=association).count() == 3
+
+
+def _together(n: int, action) -> list:
+    """Runs `action()` in n threads released together (one connection each); what each returned or
+    raised."""
+    barrier = threading.Barrier(n)
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def run():
+        try:
+            barrier.wait(timeout=30)
+            try:
+                outcome = action()
+            except Exception as exc:
+                outcome = exc
+            with lock:
+                outcomes.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_corrections_of_one_reversed_row_write_one(firm, association):
+    from claims.models import Handover
+
+    offer = make_offer(firm, quantity=10, unit="kg")
+    claim = services.claim_request(
+        actor=Actor.for_system(), offer_id=offer.pk, quantity=Decimal("6"), organisation_id=association.pk
+    )
+    services.claim_accept(actor=Actor.for_system(), claim_id=claim.pk)
+    first = services.handover_record(actor=Actor.for_system(), claim_id=claim.pk)
+    services.handover_reverse(actor=Actor.for_system(), handover_id=first.pk, reason="pesée")
+
+    outcomes = _together(
+        8,
+        lambda: services.handover_record(actor=Actor.for_system(), claim_id=claim.pk, quantity=Decimal("4")),
+    )
+    written = [o for o in outcomes if isinstance(o, Handover)]
+    refused = [o for o in outcomes if isinstance(o, Conflict)]
+    assert (len(written), len(refused)) == (1, 7), outcomes
+    assert {o.code for o in refused} == {"already_collected"}
+    assert Handover.objects.filter(claim=claim, corrects=first).count() == 1
+    offer.refresh_from_db()
+    assert (offer.remaining_quantity, offer.reserved_quantity, offer.collected_quantity) == (6, 0, 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_returns_of_one_loan_give_it_back_once(firm, association):
+    from claims.loans import claim_return
+
+    offer = make_offer(firm, quantity=3, mode="loan")
+    claim = services.claim_request(
+        actor=Actor.for_system(), offer_id=offer.pk, quantity=Decimal("2"), organisation_id=association.pk
+    )
+    services.claim_accept(actor=Actor.for_system(), claim_id=claim.pk)
+    services.handover_record(actor=Actor.for_system(), claim_id=claim.pk, mass_kg=Decimal("1"))
+
+    outcomes = _together(
+        8, lambda: claim_return(actor=Actor.for_system(), claim_id=claim.pk, condition="worn")
+    )
+    refused = [o for o in outcomes if isinstance(o, Conflict)]
+    assert (len(outcomes) - len(refused), {o.code for o in refused}) == (1, {"loan_not_out"}), outcomes
+    offer.refresh_from_db()
+    assert (offer.remaining_quantity, offer.reserved_quantity, offer.collected_quantity) == (3, 0, 0)
