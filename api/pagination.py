@@ -70,6 +70,13 @@ class CursorPage(CursorPagination):
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({self.page_size_query_param: exc.detail}) from exc
 
+    def check_query(self, queryset, request) -> None:
+        """`limit` and `cursor` checked as a page would check them, for a view that answers the whole
+        selection at once (a CSV export): a bad one is the same 400, never silently ignored."""
+        self._queryset = queryset
+        self.get_page_size(request)
+        self.decode_cursor(request)
+
     def paginate_queryset(self, queryset, request, view=None):
         self._queryset = queryset  # decode_cursor checks the position against its ordering field
         return super().paginate_queryset(queryset, request, view)

@@ -174,3 +174,17 @@ def test_the_links_a_list_issues_are_followed_both_ways(operator):
     claims = [make_claim(offer) for offer in offers]
     newest_first, _page = walk("/api/v1/claims/?limit=1", "next")
     assert newest_first == [claim.pk for claim in reversed(claims)]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/handovers/", "/api/v1/stats/ledger/"])
+def test_the_csv_exports_check_cursor_and_limit_as_their_pages_do(operator, path):
+    """A CSV export answers the whole selection, but a bad `cursor` or `limit` there is the same 400 as
+    on a page, not silently ignored (the contract fuzzing found `?format=csv&cursor=<garbage>` → 200)."""
+    client = client_for(operator)
+    assert client.get(path, {"format": "csv"}).status_code == 200
+    for name, value in GARBAGE.items():
+        response = client.get(path, {"format": "csv", "cursor": value}, **EN)
+        assert response.status_code == 400, (name, response.content)
+        assert response.json() == invalid_cursor(path), name
+    refused = client.get(path, {"format": "csv", "limit": "0"}, **EN)
+    assert (refused.status_code, refused.json()["errors"][0]["field"]) == (400, "limit")

@@ -422,6 +422,7 @@ class HandoverListView(ListAPIView):
     def get(self, request):
         queryset = self.get_queryset()
         if request.accepted_renderer.format == "csv":
+            self.paginator.check_query(queryset, request)
             response = StreamingHttpResponse(
                 _csv_lines(queryset.order_by("collected_at", "id")),
                 content_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",

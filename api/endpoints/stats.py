@@ -722,6 +722,7 @@ class StatsLedgerView(ListAPIView):
             page = self.paginate_queryset(rows)
             data = self.get_paginated_response(LedgerRowOut(page, many=True).data).data
             return conditional(request, body=data, last_modified=last_modified)
+        self.paginator.check_query(rows, request)
         # Streamed: the ETag is the ledger's state (append-only: its last id) with the request and scope.
         latest = Handover.objects.order_by("-id").values_list("id", flat=True).first()
         scope = stats_scope_for(actor=actor_of(request))
