@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: run test provision provision-test lint schema messages bench fuzz
+.PHONY: run test provision provision-test lint schema messages bench bench-bulk fuzz
 
 run: provision
 	scripts/run.sh
@@ -44,3 +44,9 @@ NEEDS ?= 100000
 BENCH_ARGS ?=
 bench: provision
 	$(PY) -m benchmarks.run --offers $(N) --needs $(NEEDS) --handovers $(HANDOVERS) $(BENCH_ARGS)
+	$(PY) -m benchmarks.bench_bulk
+
+# POST offers/bulk/ through HTTP (new offers, updates, the 5,000-SKU nightly sync) in a small database
+# of its own (boucle_bench_bulk, recreated each run): about a minute, no data set to generate.
+bench-bulk: provision
+	$(PY) -m benchmarks.bench_bulk

@@ -9,7 +9,8 @@ the person's epoch; revoking their sessions moves the epoch on, and tokens of an
 
 from __future__ import annotations
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -111,8 +112,26 @@ class KeyPrincipal:
         return f"API key {self.key.prefix}"
 
 
+def honour_preferred_language(request, user: User) -> None:
+    """A request with no Accept-Language is answered in the person's preferred language. LocaleMiddleware
+    ran before authentication and chose the default; its response hook states the language activated
+    here in Content-Language. An API key acts for an organisation and keeps the default."""
+    if request.META.get("HTTP_ACCEPT_LANGUAGE", "").strip():
+        return
+    language = user.preferred_language
+    if language in dict(settings.LANGUAGES):
+        translation.activate(language)
+        request._request.LANGUAGE_CODE = language
+
+
 class BearerJWTAuthentication(JWTAuthentication):
     www_authenticate_realm = "boucle"
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            honour_preferred_language(request, result[0])
+        return result
 
     def get_user(self, validated_token) -> User:
         user = super().get_user(validated_token)

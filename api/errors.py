@@ -49,6 +49,7 @@ def _titles() -> dict[int, str]:
         405: _("Method not allowed"),
         406: _("Not acceptable"),
         409: _("Conflict"),
+        412: _("Precondition failed"),
         413: _("Request body too large"),
         415: _("Unsupported media type"),
         422: _("Unprocessable request"),
@@ -147,6 +148,7 @@ _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.PermissionDenied, status.HTTP_403_FORBIDDEN),
     (domain.InvalidInput, status.HTTP_400_BAD_REQUEST),
     (domain.Conflict, status.HTTP_409_CONFLICT),
+    (domain.PreconditionFailed, status.HTTP_412_PRECONDITION_FAILED),
     (domain.LimitExceeded, status.HTTP_429_TOO_MANY_REQUESTS),
 ]
 
@@ -213,6 +215,13 @@ def _query_timeout() -> tuple[int, str, str, None, dict[str, Any]]:
         None,
         {"retry_after_s": QUERY_TIMEOUT_RETRY_AFTER_S},
     )
+
+
+def problem_of(exc: Exception) -> dict[str, Any]:
+    """The problem body `exc` would be answered with on its own (no `instance`): for the one failed item
+    of a batch, whose answer is not an error."""
+    status_code, code, detail, errors, extra = _convert(exc)
+    return problem_body(status_code, code, detail, errors=errors, extra=extra)
 
 
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:

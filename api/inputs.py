@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -19,12 +19,36 @@ def validated(
 ) -> dict[str, Any]:
     """Validate the request body with an input serializer, JSON types first (api.json_types); raises the
     400 problem on failure."""
-    serializer = serializer_class(data=request.data, context={"request": request}, **kwargs)
-    # multipart (uploads) is text by nature
-    wrong_types = {} if html.is_html_input(request.data) else json_types.type_errors(serializer, request.data)
-    if not serializer.is_valid() or wrong_types:
-        raise serializers.ValidationError(json_types.merged(dict(serializer.errors), wrong_types))
-    return dict(serializer.validated_data)
+    return validated_data(serializer_class, request.data, context={"request": request}, **kwargs)
+
+
+def validated_data(
+    serializer_class: type[serializers.Serializer], data: Any, *, context: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    """`validated` for data other than the whole body (one item of a batch): the same checks, the same
+    ValidationError."""
+    return data_validator(serializer_class, context=context, **kwargs)(data)
+
+
+def data_validator(
+    serializer_class: type[serializers.Serializer], *, context: dict[str, Any], **kwargs: Any
+) -> Callable[[Any], dict[str, Any]]:
+    """`validated_data` for many inputs of one kind (the items of a batch): one serializer checks each
+    in turn. Building a serializer (a deep copy of its declared fields) costs several times what
+    validating a small input does, so it is built once."""
+    serializer = serializer_class(context=context, **kwargs)
+
+    def validate(data: Any) -> dict[str, Any]:
+        serializer.initial_data = data
+        for cached in ("_validated_data", "_errors", "_data"):  # is_valid() keeps its first answer
+            serializer.__dict__.pop(cached, None)
+        # multipart (uploads) is text by nature
+        wrong_types = {} if html.is_html_input(data) else json_types.type_errors(serializer, data)
+        if not serializer.is_valid() or wrong_types:
+            raise serializers.ValidationError(json_types.merged(dict(serializer.errors), wrong_types))
+        return dict(serializer.validated_data)
+
+    return validate
 
 
 def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:

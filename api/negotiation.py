@@ -3,7 +3,10 @@
 DRF reads `?format=` leniently: an empty value is ignored, the last of repeated values wins, and an
 unknown one answers 404 as if the list did not exist. Where an operation offers several formats (the
 schema then documents `format` with their names), the parameter is validated like any other: once,
-one of those names, else a 400 problem naming `format`."""
+one of those names, else a 400 problem naming `format`.
+
+A valid `?format=` wins over the `Accept` header: a URL names what it answers, and GIS clients (GDAL,
+QGIS) open `…?format=geojson` sending `Accept: text/plain, application/json`, which DRF answered 406."""
 
 from __future__ import annotations
 
@@ -25,4 +28,7 @@ class StrictContentNegotiation(DefaultContentNegotiation):
                 raise serializers.ValidationError(
                     {parameter: [serializers.ErrorDetail(message, code="invalid_choice")]}
                 )
+            if value is not None:
+                renderer = next(renderer for renderer in renderers if renderer.format == value)
+                return renderer, renderer.media_type
         return super().select_renderer(request, renderers, format_suffix)

@@ -1,8 +1,16 @@
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import AllowAny, BasePermission
 
 from .actors import actor_of
+
+
+def allows_anonymous(view) -> bool:
+    """Whether the view lets in a caller without credentials (no permission to meet, or AllowAny among
+    them): such operations declare `security: []` (api.schema), and anonymous budgets apply to them
+    (api.throttling)."""
+    permissions = view.get_permissions()
+    return not permissions or any(isinstance(permission, AllowAny) for permission in permissions)
 
 
 class IsAuthenticatedActor(BasePermission):

@@ -1,20 +1,24 @@
-"""OpenAPI generation (drf-spectacular): authentication schemes, the one error shape, the
-Idempotency-Key header, and a schema whose text does not depend on the server's language."""
+"""OpenAPI generation (drf-spectacular): authentication schemes (`security: []` on the routes anyone may
+call), a summary on every operation, the one error shape and the error statuses each operation can answer,
+the Idempotency-Key header, and a schema whose text does not depend on the server's language."""
 
 from __future__ import annotations
+
+import re
 
 from django.utils import translation
 from drf_spectacular.drainage import has_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import append_meta
+from drf_spectacular.plumbing import append_meta, get_doc
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from impact.query import time_zone_names
 
-from . import idempotency, json_types
+from . import created, idempotency, json_types
+from .permissions import allows_anonymous
 from .throttling import rate_limit_scopes
 
 # The committed openapi.yaml must come out the same on every machine, whether or not the French
@@ -159,6 +163,16 @@ class BoucleAutoSchema(AutoSchema):
 
     def _insert_field_validators(self, field, schema):
         super()._insert_field_validators(field, schema)
+        variants = schema.get("oneOf", [])
+        if variants and "default" in variants[0]:
+            # drf-spectacular wraps a blank-allowing field with a pattern in oneOf [pattern, empty] but
+            # leaves its default (usually "") in the first branch, where the pattern refuses it: an
+            # invalid schema (openapi-spec-validator). The default belongs to the field as a whole.
+            schema["default"] = variants[0].pop("default")
+        if len(variants) == 2 and variants[1] == {"type": "string", "maxLength": 0}:
+            # oneOf needs exactly one branch to match: "" must not also pass the first (a `uri` format
+            # that a validator does not assert would let it).
+            variants[0].setdefault("minLength", 1)
         if isinstance(field, serializers.EmailField):
             # JSON Schema's `email` format and Django's validator disagree at the edges (each accepts
             # addresses the other refuses): EMAIL_PATTERN states Django's rule, which decides.
@@ -168,10 +182,44 @@ class BoucleAutoSchema(AutoSchema):
 
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        if allows_anonymous(self.view):
+            operation.setdefault("security", [])  # drf-spectacular leaves out an empty list
+            if self.view.get_authenticators():
+                operation["responses"].setdefault("401", {"description": OPTIONAL_CREDENTIALS_REFUSED})
         scopes = rate_limit_scopes(self.view)
-        if operation is not None and scopes:
+        if scopes:
             operation["responses"].setdefault("429", _too_many_requests(scopes))
         return operation
+
+    def get_auth(self):
+        # A route anyone may call requires nothing, even where it reads credentials when they are sent
+        # (accepting an invitation): OpenAPI's optional form, [{...}, {}], makes generated clients demand
+        # credentials, which a newcomer does not have. Its description says what credentials change.
+        if allows_anonymous(self.view):
+            return []
+        return super().get_auth()
+
+    def _handler_doc(self) -> str:
+        handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
+        return get_doc(handler) if handler is not None else ""
+
+    def get_summary(self):
+        # Without extend_schema(summary=…): the first paragraph of the handler's docstring, on one line.
+        return " ".join(self._handler_doc().partition("\n\n")[0].split()) or None
+
+    def get_description(self):
+        description = super().get_description()
+        handler_doc = self._handler_doc()
+        if handler_doc and description == handler_doc:
+            first, _, rest = handler_doc.partition("\n\n")
+            # The first paragraph went to the summary: the description is what follows it.
+            return rest if self.get_summary() == " ".join(first.split()) else description
+        if description and not handler_doc and not vars(self.view.__class__).get("__doc__"):
+            # An inherited class docstring (a mixin's, a library's) speaks of the code, not of this route.
+            return ""
+        return description
 
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
@@ -201,6 +249,11 @@ class BearerJWTScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
+
+OPTIONAL_CREDENTIALS_REFUSED = (
+    "The token or key sent is invalid, expired or revoked. Credentials are optional here: send none to call "
+    "anonymously."
+)
 
 # The error statuses an operation can answer, by what it takes: each with the Problem body. 4XX stays as
 # the catch-all (405 for a method a path lacks, 406 for an Accept it cannot meet…).
@@ -302,6 +355,10 @@ LINKS: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {
         {"handover_id": _ID},
         "handovers_retrieve", "handovers_confirm", "handovers_dispute", "handovers_reverse",
     ),
+    ("offer_imports_create", "202"): _feeds({"import_id": _ID}, "offer_imports_retrieve"),
+    ("import_mappings_create", "201"): _feeds(
+        {"mapping_id": _ID}, "import_mappings_retrieve", "import_mappings_update", "import_mappings_destroy"
+    ),
     ("needs_create", "201"): _feeds(
         {"need_id": _ID}, "needs_retrieve", "needs_update", "needs_matches", "needs_destroy"
     ),
@@ -334,13 +391,37 @@ def add_links(result, generator, request, public):
     return result
 
 
+def _enum_member_name(zone: str) -> str:
+    """`Etc/GMT-1` → `ETC_GMT_MINUS_1`: a name a generated client can give each zone, distinct for every
+    zone (left to itself, openapi-python-client makes `GMT0` of both `GMT+0` and `GMT-0`)."""
+    spelled = re.sub(r"-(?=\d)", "_MINUS_", zone.replace("+", "_PLUS_"))
+    return re.sub(r"[^A-Za-z0-9]+", "_", spelled).strip("_").upper()
+
+
 def add_time_zone_component(result, generator, request, public):
     """The `TimeZone` component of api.fields.TimeZoneField: the zones impact.query.time_zone_get knows,
-    as an enum, since a name that merely looks like one (`Europe`, `A0`) is refused."""
+    as an enum, since a name that merely looks like one (`Europe`, `A0`) is refused; with the names of
+    its members for generated clients (`x-enum-varnames`)."""
+    zones = sorted(time_zone_names())
+    names = [_enum_member_name(zone) for zone in zones]
+    assert len(set(names)) == len(names), "two time zones share a member name"
     result.setdefault("components", {}).setdefault("schemas", {})["TimeZone"] = {
         "type": "string",
         "description": "An IANA time zone name, as the tz database has it.",
-        "enum": sorted(time_zone_names()),
+        "enum": zones,
+        "x-enum-varnames": names,
         "example": "Europe/Paris",
     }
+    return result
+
+
+def add_location_headers(result, generator, request, public):
+    """Documents `Location` on every 201 answer (api.created), except where the created resource has no
+    URL of its own (api.created.CREATED_WITHOUT_LOCATION)."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "201" not in operation.get("responses", {}):
+                continue
+            if operation["operationId"] not in created.CREATED_WITHOUT_LOCATION:
+                operation["responses"]["201"].setdefault("headers", {})["Location"] = created.LOCATION_HEADER
     return result

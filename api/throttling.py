@@ -21,7 +21,6 @@ import zlib
 from time import time as clock
 
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -29,6 +28,8 @@ from config.client_ip import address_bucket, client_ip
 from config.env import parse_rate
 from config.rates import counter_hit
 from organisations.models import ApiKey
+
+from .permissions import allows_anonymous
 
 
 def _caller(request) -> str:
@@ -134,7 +135,7 @@ class AuthAddressThrottle(WindowThrottle):
 def rate_limit_scopes(view) -> list[str]:
     """The scopes whose budgets a view's requests spend (for the OpenAPI document). Anonymous callers
     reach the throttles only where the permissions let them in; elsewhere they get their 401 first."""
-    anonymous_welcome = any(isinstance(permission, AllowAny) for permission in view.get_permissions())
+    anonymous_welcome = allows_anonymous(view)
     scopes = []
     for throttle in view.get_throttles():
         scope = throttle.scope_for(view) if isinstance(throttle, WindowThrottle) else None

@@ -7,6 +7,7 @@ from .endpoints import (
     claims,
     handovers,
     impact,
+    imports,
     matches,
     me,
     needs,
@@ -16,6 +17,7 @@ from .endpoints import (
     sites,
     stats,
     territories,
+    webhooks,
 )
 
 app_name = "api"
@@ -30,10 +32,12 @@ urlpatterns = [
     path("", include(catalogue.urlpatterns)),
     path("", include(territories.urlpatterns)),
     path("", include(offers.urlpatterns)),
+    path("", include(imports.urlpatterns)),
     path("", include(needs.urlpatterns)),
     path("", include(matches.urlpatterns)),
     path("", include(claims.urlpatterns)),
     path("", include(handovers.urlpatterns)),
     path("", include(stats.urlpatterns)),
     path("", include(impact.urlpatterns)),
+    path("", include(webhooks.urlpatterns)),
 ]

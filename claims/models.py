@@ -320,3 +320,51 @@ class HandoverProposal(models.Model):
 
     def __str__(self) -> str:
         return f"proposal #{self.pk} on handover #{self.handover_id}: {self.mass_kg} kg"
+
+
+# E-mail notifications (claims/notifications.py) ---------------------------------------------------------
+
+
+class NotificationMode(models.TextChoices):
+    IMMEDIATE = "immediate", _("immediately, one e-mail per event")
+    DAILY = "daily", _("in a daily digest")
+    OFF = "off", _("never")
+
+
+class NotificationPreference(models.Model):
+    """How a person hears of their organisations' claims and handovers; no row means immediately."""
+
+    user = models.OneToOneField(
+        "organisations.User", models.CASCADE, primary_key=True, related_name="notification_preference"
+    )
+    mode = models.CharField(
+        _("notifications"),
+        max_length=10,
+        choices=NotificationMode.choices,
+        default=NotificationMode.IMMEDIATE,
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Notification(models.Model):
+    """The delivery record of one event to one person, inserted before anything is sent: the unique
+    (event, user) pair is what makes a person hear of an event at most once."""
+
+    event = models.ForeignKey("core.DomainEvent", models.CASCADE, related_name="+")
+    user = models.ForeignKey("organisations.User", models.CASCADE, related_name="+")
+    claim = models.ForeignKey(Claim, models.CASCADE, related_name="+")
+    handover = models.ForeignKey(Handover, models.CASCADE, null=True, related_name="+")
+    mode = models.CharField(max_length=10, choices=NotificationMode.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "user"], name="notification_once_per_event_and_user"),
+            models.CheckConstraint(condition=~Q(mode="off"), name="notification_mode_not_off"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "created_at"], name="notification_pending", condition=Q(sent_at__isnull=True)
+            )
+        ]

@@ -19,18 +19,21 @@ search and every serializer that shows them:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
     BooleanField,
     Case,
     Count,
     Expression,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -38,6 +41,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Greatest
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -47,7 +51,16 @@ from exchange.selectors import offer_exact_location_ids, offer_exact_location_q
 from inventory.models import Category
 from organisations.actors import Actor
 
-from .models import AutoAcceptWithheld, Claim, ClaimStatus, ConfirmationState, Handover, Party, RevealReason
+from .models import (
+    AutoAcceptWithheld,
+    Claim,
+    ClaimStatus,
+    ConfirmationState,
+    Handover,
+    HandoverProposal,
+    Party,
+    RevealReason,
+)
 
 # Where the exact place is revealed ------------------------------------------------------------------
 
@@ -300,10 +313,14 @@ def claims_list(
     role: str | None = None,
     offer_id: int | None = None,
     loan: str | None = None,
+    updated_since: datetime | None = None,
 ) -> QuerySet[Claim]:
     """`role`: recipient (claims the actor's organisations made) or donor (claims on their offers).
-    `loan`: one of LOAN_FILTERS."""
+    `loan`: one of LOAN_FILTERS. `updated_since` is strict, as for offers: a client that stores the last
+    `updated_at` it saw does not receive that claim again."""
     qs = claims_visible_to(actor=actor)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gt=updated_since)
     if loan:
         qs = qs.filter(_loan_filter(loan))
     if status:
@@ -347,6 +364,41 @@ def handovers_visible_to(*, actor: Actor) -> QuerySet[Handover]:
     return qs.filter(Q(donor_id__in=ids) | Q(recipient_id__in=ids))
 
 
+def handover_updated_at_expression() -> Greatest:
+    """When a ledger row's representation last changed, in the database: the row itself never changes
+    (append-only), but what is recorded beside it shows in it. The latest of its `recorded_at`, its
+    confirmation's or dispute's, its reversal's, its corrected row's and its dispute proposals'
+    (PostgreSQL's GREATEST ignores the NULLs of what does not exist). `handover_updated_at` is the same
+    rule in Python."""
+    latest_proposal = (
+        HandoverProposal.objects.filter(handover_id=OuterRef("pk"))
+        .order_by()
+        .values("handover_id")
+        .annotate(latest=Max("recorded_at"))
+        .values("latest")
+    )
+    return Greatest(
+        "recorded_at",
+        "confirmation__recorded_at",
+        "reversed_by__recorded_at",
+        "corrected_by__recorded_at",
+        Subquery(latest_proposal),
+    )
+
+
+def handover_updated_at(handover: Handover) -> datetime:
+    """`handover_updated_at_expression` for one row in memory (the annotation when the row has it)."""
+    annotated = handover.__dict__.get("updated_at")
+    if annotated is not None:
+        return annotated
+    moments = [handover.recorded_at]
+    for name in ("confirmation", "reversed_by", "corrected_by"):
+        with contextlib.suppress(ObjectDoesNotExist):  # nothing recorded beside the row yet
+            moments.append(getattr(handover, name).recorded_at)
+    moments.extend(proposal.recorded_at for proposal in handover.proposals.all())
+    return max(moments)
+
+
 def local_day_start(day: date) -> datetime:
     """Midnight of `day` in the platform's time zone (Europe/Paris), as an aware datetime."""
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
@@ -358,11 +410,15 @@ def handovers_list(
     date_from: date | None = None,
     date_to: date | None = None,
     category_id: int | None = None,
+    updated_since: datetime | None = None,
 ) -> QuerySet[Handover]:
     """Rows collected from `date_from` to `date_to`, both included, as days in Europe/Paris; `category`
     includes its descendants. Reversals carry the collection date of the row they correct, so a period's
-    sums are always net of corrections."""
-    qs = handovers_visible_to(actor=actor)
+    sums are always net of corrections. Each row carries `updated_at` (handover_updated_at_expression);
+    `updated_since` keeps the rows whose `updated_at` is strictly after it."""
+    qs = handovers_visible_to(actor=actor).annotate(updated_at=handover_updated_at_expression())
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gt=updated_since)
     if date_from is not None:
         qs = qs.filter(collected_at__gte=local_day_start(date_from))
     if date_to is not None:

@@ -1,6 +1,7 @@
 """Background work on claims and the ledger. Periodic tasks run on the beat schedule
 (CELERY_BEAT_SCHEDULE in config/settings/base.py); `decline_requests_on_dead_offer` is subscribed to the
-offers layer's events, `tell_operator_auto_accept_suspended` to this layer's own (see apps.py). All
+offers layer's events, `tell_operator_auto_accept_suspended` and `notify_people` to this layer's own (see
+apps.py). All
 reload by id and are safe to run twice."""
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from organisations.emails import operator_language, send_email
 from organisations.models import Organisation
 
 from .loans import loan_remind, loans_to_remind
+from .notifications import (
+    CONSUMER as NOTIFICATIONS_CONSUMER,
+)
+from .notifications import (
+    notification_digest_readers,
+    notification_digest_send,
+    notification_send,
+    notifications_record_and_send,
+    notifications_unrecorded,
+)
 from .services import (
     claim_expire,
     claims_decline_on_dead_offers,
@@ -114,3 +125,53 @@ def tell_operator_auto_accept_suspended(*, event_id: int) -> bool:
     consumption and the e-mail commit together, so a failed send is retried and a redelivery sends
     nothing)."""
     return event_consume(consumer=SUSPENSION_CONSUMER, event_id=event_id, handler=_tell_operator)
+
+
+# E-mail notifications (claims/notifications.py) ---------------------------------------------------------
+
+
+def _notify(event: DomainEvent) -> None:
+    notifications_record_and_send(event, enqueue=_enqueue_notification)
+
+
+def _enqueue_notification(notification_id: int) -> None:
+    send_notification.delay(notification_id=notification_id)
+
+
+@shared_task(
+    name="claims.tasks.notify_people",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def notify_people(*, event_id: int) -> bool:
+    """A claim or handover event: records who is to be told (once per event and person), and has the
+    immediate ones sent."""
+    return event_consume(consumer=NOTIFICATIONS_CONSUMER, event_id=event_id, handler=_notify)
+
+
+@shared_task(
+    name="claims.tasks.send_notification",
+    ignore_result=True,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, OperationalError),
+    retry_backoff=True,
+    max_retries=8,
+)
+def send_notification(*, notification_id: int) -> bool:
+    return notification_send(notification_id=notification_id)
+
+
+@shared_task(name="claims.tasks.send_notification_digests", ignore_result=True)
+def send_notification_digests() -> int:
+    """Daily: one e-mail per person in daily mode with their pending notifications (and the immediate
+    ones whose e-mail never went). Also records events the consumer missed. Returns how many were told."""
+    for event_id in notifications_unrecorded():
+        event_consume(consumer=NOTIFICATIONS_CONSUMER, event_id=event_id, handler=_notify)
+    told = 0
+    for user_id in notification_digest_readers():
+        try:
+            told += notification_digest_send(user_id=user_id)
+        except (smtplib.SMTPException, ConnectionError):
+            logger.warning("Notification digest of user %s not sent; retried next run.", user_id)
+    return told

@@ -45,6 +45,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """The caller asked for the change only if the object was still as it last read it, and it is not
+    (412, If-Match)."""
+
+    code = "precondition_failed"
+
+
 class LimitExceeded(DomainError):
     """A quota or rate limit (429)."""
 

@@ -12,7 +12,7 @@ from core.errors import DomainError
 from organisations.actors import Actor
 
 from . import services
-from .models import Offer, OfferPhoto
+from .models import Offer, OfferImport, OfferPhoto
 
 
 class OfferPhotoInline(admin.TabularInline):
@@ -82,3 +82,20 @@ class OfferAdmin(admin.ModelAdmin):
             self.message_user(
                 request, ngettext("%(n)d offer closed.", "%(n)d offers closed.", changed) % {"n": changed}
             )
+
+
+@admin.register(OfferImport)
+class OfferImportAdmin(admin.ModelAdmin):
+    """File imports as they ran (exchange.imports): read-only, for the operator helping a firm."""
+
+    list_display = ("id", "organisation", "filename", "status", "rows_processed", "rows_total", "error_count")
+    list_filter = ("status", "file_format")
+    search_fields = ("filename", "organisation__name", "sha256")
+    list_select_related = ("organisation",)
+    readonly_fields = [field.name for field in OfferImport._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of what a file did to the offers

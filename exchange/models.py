@@ -21,6 +21,12 @@ class OfferStatus(models.TextChoices):
     EXPIRED = "expired", _("expired")  # available_until passed
 
 
+# Offers still running: an external reference names at most one of them per organisation. Once an
+# offer ended (closed, withdrawn, expired) it keeps its reference as history, and the reference is
+# free for a new offer.
+LIVE_STATUSES = (OfferStatus.DRAFT, OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED)
+
+
 class OfferCondition(models.TextChoices):
     NEW = "new", _("new")
     GOOD = "good", _("good")
@@ -123,7 +129,7 @@ class Offer(TimeStampedModel):
             ),
             models.UniqueConstraint(
                 fields=["organisation", "external_ref"],
-                condition=~Q(external_ref=""),
+                condition=~Q(external_ref="") & Q(status__in=LIVE_STATUSES),
                 name="offer_external_ref_unique",
             ),
         ]
@@ -163,3 +169,125 @@ class OfferPhoto(models.Model):
         ordering = ["position", "id"]
         verbose_name = _("offer photo")
         verbose_name_plural = _("offer photos")
+
+
+# ---- file imports (exchange/imports.py) -----------------------------------------------------------
+
+
+class ImportMapping(TimeStampedModel):
+    """How an organisation's stock files read: offer field → the header of the column holding it, and
+    values for fields no column holds. Saved under a name, reused by it."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", models.CASCADE, related_name="import_mappings"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    columns = models.JSONField(_("columns"), help_text=_("Offer field → column header in the file."))
+    defaults = models.JSONField(_("defaults"), default=dict, blank=True)
+    created_by = models.CharField(_("created by"), max_length=64)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("import mapping")
+        verbose_name_plural = _("import mappings")
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="import_mapping_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    FINISHED = "finished", _("finished")
+    FAILED = "failed", _("failed")
+
+
+class ImportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "XLSX"
+
+
+def offer_import_path(instance: OfferImport, filename: str) -> str:
+    return f"imports/{instance.organisation_id}/{filename}"
+
+
+class OfferImport(TimeStampedModel):
+    """A stock file sent to be turned into offers, row by row, through the bulk upsert. The file stays as
+    it was sent; the mapping is a snapshot of what it was at the time (a saved mapping may change)."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", models.CASCADE, related_name="offer_imports"
+    )
+    # Who sent it: rebuilt into the Actor the worker acts as (neither: the platform, from a command).
+    created_by = models.CharField(_("created by"), max_length=64)
+    created_by_user = models.ForeignKey(
+        "organisations.User", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by_api_key = models.ForeignKey(
+        "organisations.ApiKey", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    file = models.FileField(_("file"), upload_to=offer_import_path)
+    filename = models.CharField(_("file name"), max_length=255)
+    file_format = models.CharField(_("format"), max_length=4, choices=ImportFormat.choices)
+    size_bytes = models.PositiveIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(max_length=64)
+    mapping_name = models.CharField(_("mapping"), max_length=100, blank=True)
+    # The sender's language when it was sent: the row errors are written in it.
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    columns = models.JSONField(_("columns"))
+    defaults = models.JSONField(_("defaults"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_processed = models.PositiveIntegerField(_("rows processed"), default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0, help_text=_("Rows refused."))
+    # [{row, column, field, code, message}], row as a spreadsheet numbers it (the header is row 1).
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("offer import")
+        verbose_name_plural = _("offer imports")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rows_processed__gte=0)
+                & Q(rows_total__gte=0)
+                & Q(created_count__gte=0)
+                & Q(updated_count__gte=0)
+                & Q(unchanged_count__gte=0)
+                & Q(error_count__gte=0),
+                name="offer_import_counts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(rows_processed__lte=F("rows_total")), name="offer_import_processed_le_total"
+            ),
+            # Every processed row has exactly one outcome.
+            models.CheckConstraint(
+                condition=Q(
+                    rows_processed=F("created_count")
+                    + F("updated_count")
+                    + F("unchanged_count")
+                    + F("error_count")
+                ),
+                name="offer_import_outcomes_add_up",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ImportStatus.FINISHED) | Q(rows_processed=F("rows_total")),
+                name="offer_import_finished_is_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["organisation", "id"], name="offer_import_org")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"

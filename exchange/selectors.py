@@ -5,6 +5,7 @@ reveals the place) sees the exact place."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from typing import TypedDict
 
@@ -37,6 +38,12 @@ def offers_visible_to(*, actor: Actor) -> QuerySet[Offer]:
     if actor.is_operator:
         return qs
     return qs.filter(Q(organisation_id__in=actor.organisation_ids) | Q(status__in=PUBLIC_STATUSES))
+
+
+def offer_version(offer: Offer) -> str:
+    """An opaque token of the offer's state, the same for every reader: it changes whenever the offer
+    does (every change sets `updated_at`). The API sends it as the offer's ETag."""
+    return hashlib.sha256(f"offer:{offer.pk}:{offer.updated_at.isoformat()}".encode()).hexdigest()[:32]
 
 
 def offer_get(*, actor: Actor, offer_id: int) -> Offer:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,14 +16,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from core.events import event_record
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
+from core.events import PendingEvent, event_record, events_record
 from inventory.models import Category, Unit
 from inventory.plausibility import mass_per_unit_check, quantity_check
 from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind, Site
 
-from .models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
+from .models import LIVE_STATUSES, Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
 from .photos import photo_clean, photo_metadata_found, photo_rebuild
 from .rules import (
     EDITABLE_FIELDS,
@@ -31,35 +33,107 @@ from .rules import (
     implied_mass_per_unit_kg,
     status_after_quantity_change,
 )
+from .selectors import offer_version
 
 OFFERING_KINDS = (OrganisationKind.COMPANY, OrganisationKind.PUBLIC_AUTHORITY)
 QUANTUM = Decimal("0.001")
 
 
-def _record(offer: Offer, name: str, actor_label: str, **payload: Any) -> None:
-    event_record(
-        name=name,
+@dataclass(frozen=True)
+class OfferEvent:
+    """A change of an offer as it happened (its payload says the status it left), recorded once the
+    offer is saved: a new offer has its id only then."""
+
+    offer: Offer
+    name: str
+    payload: dict[str, Any]
+
+
+def _change(offer: Offer, name: str, **payload: Any) -> OfferEvent:
+    return OfferEvent(offer, name, {"status": offer.status, **payload})
+
+
+def _pending(event: OfferEvent, actor_label: str) -> PendingEvent:
+    return PendingEvent(
+        name=event.name,
         aggregate_type="offer",
-        aggregate_id=offer.pk,
+        aggregate_id=event.offer.pk,
         actor=actor_label,
-        organisation_id=offer.organisation_id,
-        payload={"status": offer.status, **payload},
+        organisation_id=event.offer.organisation_id,
+        payload=event.payload,
     )
+
+
+def _record_change(event: OfferEvent, actor_label: str) -> None:
+    pending = _pending(event, actor_label)
+    event_record(
+        name=pending.name,
+        aggregate_type=pending.aggregate_type,
+        aggregate_id=pending.aggregate_id,
+        actor=pending.actor,
+        organisation_id=pending.organisation_id,
+        payload=pending.payload,
+    )
+
+
+def offer_events_record(events: Sequence[OfferEvent], *, actor_label: str) -> None:
+    """Record the changes of many saved offers in one insert, in the order given: the same rows as the
+    one-offer services record for each in turn (exchange.bulk)."""
+    events_record([_pending(event, actor_label) for event in events])
+
+
+def _record(offer: Offer, name: str, actor_label: str, **payload: Any) -> None:
+    _record_change(_change(offer, name, **payload), actor_label)
 
 
 def _decimal_text(value: Decimal) -> str:
     return str(value.quantize(QUANTUM))
 
 
+def _pk(ref: int | Site | Category) -> int:
+    return ref.pk if isinstance(ref, Site | Category) else ref
+
+
+@dataclass(frozen=True)
+class OfferReferences:
+    """What offers may name, loaded once for one offer or a whole batch: the active sites of the
+    offering organisation and the active categories (new offers cannot use a retired one). Anything
+    else reads as absent."""
+
+    sites: Mapping[int, Site]
+    categories: Mapping[int, Category]
+
+    def site(self, ref: int | Site) -> Site | None:
+        return self.sites.get(_pk(ref))
+
+    def category(self, ref: int | Category) -> Category | None:
+        return self.categories.get(_pk(ref))
+
+
+def offer_references_load(
+    *,
+    organisation_id: int | None,
+    sites: Iterable[int | Site] = (),
+    categories: Iterable[int | Category] = (),
+) -> OfferReferences:
+    """At most two queries, whatever the number of offers; none for what is not asked."""
+    site_ids = {_pk(ref) for ref in sites}
+    category_ids = {_pk(ref) for ref in categories}
+    found_sites = (
+        Site.objects.filter(pk__in=site_ids, organisation_id=organisation_id, is_active=True)
+        if site_ids
+        else ()
+    )
+    found_categories = Category.objects.filter(pk__in=category_ids, is_active=True) if category_ids else ()
+    return OfferReferences(
+        sites={site.pk: site for site in found_sites},
+        categories={category.pk: category for category in found_categories},
+    )
+
+
 def category_resolve(ref: int | Category) -> Category | None:
     """An active category (new offers cannot use a retired one)."""
-    pk = ref.pk if isinstance(ref, Category) else ref
-    return Category.objects.filter(pk=pk, is_active=True).first()
-
-
-def _site_of(organisation_id: int, site_id: int | Site) -> Site | None:
-    pk = site_id.pk if isinstance(site_id, Site) else site_id
-    return Site.objects.filter(pk=pk, organisation_id=organisation_id, is_active=True).first()
+    return offer_references_load(organisation_id=None, categories=[ref]).category(ref)
 
 
 def _require_offering_organisation(organisation: Organisation) -> None:
@@ -127,14 +201,10 @@ def _validate(offer: Offer, *, now: dt.datetime, declared_mass: bool) -> None:
 
 def _save_with_external_ref(offer: Offer, **save_kwargs: Any) -> None:
     """Save; a duplicate external reference is a 409 that names the offer holding it, even when a
-    concurrent request took it between our check and our write."""
-    if offer.external_ref:
-        existing = (
-            Offer.objects.filter(organisation_id=offer.organisation_id, external_ref=offer.external_ref)
-            .exclude(pk=offer.pk)
-            .values_list("pk", flat=True)
-            .first()
-        )
+    concurrent request took it between our check and our write. Only live offers hold their reference
+    (LIVE_STATUSES): an ended one keeps it as history and does not stand in the way."""
+    if offer.external_ref and offer.status in LIVE_STATUSES:
+        existing = _live_holder_of_ref(offer)
         if existing is not None:
             _raise_external_ref_taken(offer.external_ref, existing)
     try:
@@ -143,12 +213,19 @@ def _save_with_external_ref(offer: Offer, **save_kwargs: Any) -> None:
     except IntegrityError as exc:
         if "offer_external_ref_unique" not in str(exc):
             raise
-        existing = (
-            Offer.objects.filter(organisation_id=offer.organisation_id, external_ref=offer.external_ref)
-            .values_list("pk", flat=True)
-            .first()
+        _raise_external_ref_taken(offer.external_ref, _live_holder_of_ref(offer))
+
+
+def _live_holder_of_ref(offer: Offer) -> int | None:
+    """The other live offer of the organisation holding the offer's external reference."""
+    return (
+        Offer.objects.filter(
+            organisation_id=offer.organisation_id, external_ref=offer.external_ref, status__in=LIVE_STATUSES
         )
-        _raise_external_ref_taken(offer.external_ref, existing)
+        .exclude(pk=offer.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _raise_external_ref_taken(external_ref: str, offer_id: int | None) -> None:
@@ -172,6 +249,34 @@ def _lock_owned(actor: Actor, offer: Offer | int) -> Offer:
     if locked is None or not (actor.is_member(locked.organisation_id) or actor.is_operator):
         raise NotFound(_("No such offer."))
     return locked
+
+
+def offers_live_lock(*, organisation: Organisation, external_refs: Collection[str]) -> dict[str, Offer]:
+    """The organisation's live offers holding these references (at most one each), with their site and
+    category, locked in primary-key order as every lock of several offers is taken: what a batch
+    changes (exchange.bulk), as _lock_owned is for one offer. The caller has checked that the actor
+    acts for the organisation."""
+    if not external_refs:
+        return {}
+    offers = list(
+        Offer.objects.select_for_update()
+        # Not read by a change: the search vector (a trigger's), the points (copied from the site).
+        .defer("search_vector", "location", "public_location")
+        .filter(organisation=organisation, external_ref__in=external_refs, status__in=LIVE_STATUSES)
+        .order_by("pk")
+    )
+    # Few sites and categories for many offers: each read once, shared.
+    sites = Site.objects.in_bulk({offer.site_id for offer in offers})
+    categories = Category.objects.in_bulk({offer.category_id for offer in offers})
+    live = {}
+    for offer in offers:
+        offer.organisation, offer.site, offer.category = (
+            organisation,
+            sites[offer.site_id],
+            categories[offer.category_id],
+        )
+        live[offer.external_ref] = offer
+    return live
 
 
 def _require_status(offer: Offer, allowed: tuple[str, ...], refusal: str) -> None:
@@ -212,11 +317,63 @@ def offer_create(
     organisation = actor.acting_organisation(organisation_id)
     _require_offering_organisation(organisation)
     now = timezone.now()
+    offer, created = offer_new(
+        organisation=organisation,
+        references=offer_references_load(
+            organisation_id=organisation.pk, sites=[site], categories=[category]
+        ),
+        now=now,
+        site=site,
+        category=category,
+        title=title,
+        description=description,
+        quantity=quantity,
+        unit=unit,
+        mass_per_unit_kg=mass_per_unit_kg,
+        condition=condition,
+        mode=mode,
+        price_eur=price_eur,
+        available_from=available_from,
+        available_until=available_until,
+        pickup_instructions=pickup_instructions,
+        external_ref=external_ref,
+        auto_accept_claims=auto_accept_claims,
+    )
+    _save_with_external_ref(offer)
+    _record_change(created, actor.label)
+    if publish:
+        return _publish(offer, actor.label, now)
+    return offer
+
+
+def offer_new(
+    *,
+    organisation: Organisation,
+    references: OfferReferences,
+    now: dt.datetime,
+    site: int | Site,
+    category: int | Category,
+    title: str,
+    quantity: Decimal,
+    unit: str,
+    condition: str,
+    description: str = "",
+    mass_per_unit_kg: Decimal | None = None,
+    mode: str = OfferMode.DONATION,
+    price_eur: Decimal | None = None,
+    available_from: dt.datetime | None = None,
+    available_until: dt.datetime | None = None,
+    pickup_instructions: str = "",
+    external_ref: str = "",
+    auto_accept_claims: bool = False,
+) -> tuple[Offer, OfferEvent]:
+    """The draft offer_create saves, checked as it checks it, and its `offer.created`; nothing is read
+    nor written (the site and category are looked up in `references`). Raises InvalidInput."""
     errors: dict[str, list[str]] = {}
-    site_obj = _site_of(organisation.pk, site)
+    site_obj = references.site(site)
     if site_obj is None:
         errors["site"] = [_("No such active site in your organisation.")]
-    category_obj = category_resolve(category)
+    category_obj = references.category(category)
     if category_obj is None:
         errors["category"] = [_("No such category.")]
     if errors:
@@ -245,38 +402,60 @@ def offer_create(
     )
     _validate(offer, now=now, declared_mass=mass_per_unit_kg is not None)
     offer.mass_per_unit_kg = implied_mass_per_unit_kg(unit) or mass_per_unit_kg
-    _save_with_external_ref(offer)
-    _record(offer, "offer.created", actor.label)
-    if publish:
-        return _publish(offer, actor.label, now)
-    return offer
+    return offer, _change(offer, "offer.created")
 
 
 @transaction.atomic
-def offer_update(*, actor: Actor, offer: Offer | int, **changes: Any) -> Offer:
+def offer_update(
+    *, actor: Actor, offer: Offer | int, expected_versions: Collection[str] | None = None, **changes: Any
+) -> Offer:
     """Change the fields given (others stay). Site, category, unit and mode are fixed once published.
     The quantity may not drop below what accepted claims already reserved (409 with reserved_quantity);
-    the row lock makes that check and the write one step with respect to claims."""
+    the row lock makes that check and the write one step with respect to claims. `expected_versions`:
+    change nothing (PreconditionFailed) unless the locked row's `offer_version` is one of them."""
+    actor.require_write()
+    offer = _lock_owned(actor, offer)
+    if expected_versions is not None and offer_version(offer) not in expected_versions:
+        raise PreconditionFailed(_("The offer has changed since you read it: read it again, then retry."))
+    references = offer_references_load(
+        organisation_id=offer.organisation_id,
+        sites=[changes["site"]] if "site" in changes else [],
+        categories=[changes["category"]] if "category" in changes else [],
+    )
+    updated = offer_changes_apply(offer, changes, references=references, now=timezone.now())
+    if updated is None:
+        return offer
+    _save_with_external_ref(offer)
+    _record_change(updated, actor.label)
+    return offer
+
+
+def offer_changes_apply(
+    offer: Offer, changes: Mapping[str, Any], *, references: OfferReferences, now: dt.datetime
+) -> OfferEvent | None:
+    """What offer_update does to the locked offer, in memory: every rule of an edit checked (status,
+    site and category looked up in `references`, fields frozen once published, the fields' own rules,
+    the quantity against what claims hold), the offer changed, and its `offer.updated`; None when
+    nothing differs. Nothing is read nor written. Raises InvalidInput or Conflict; the offer may then
+    be half-changed, so the caller drops it."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"offer_update() got unexpected fields {sorted(unknown)!r}")
-    actor.require_write()
-    offer = _lock_owned(actor, offer)
     _require_status(offer, EDITABLE_STATUSES, _("The offer's status is %(status)s: it cannot be edited."))
-    now = timezone.now()
+    changes = dict(changes)
     before = {name: getattr(offer, name) for name in EDITABLE_FIELDS if name not in ("site", "category")}
     before["site"] = offer.site_id
     before["category"] = offer.category_id
 
     errors: dict[str, list[str]] = {}
     if "site" in changes:
-        site = _site_of(offer.organisation_id, changes.pop("site"))
+        site = references.site(changes.pop("site"))
         if site is None:
             errors["site"] = [_("No such active site in your organisation.")]
         elif site.pk != offer.site_id:
             offer.site, offer.location, offer.public_location = site, site.location, site.public_location
     if "category" in changes:
-        category = category_resolve(changes.pop("category"))
+        category = references.category(changes.pop("category"))
         if category is None:
             errors["category"] = [_("No such category.")]
         else:
@@ -326,14 +505,20 @@ def offer_update(*, actor: Actor, offer: Offer | int, **changes: Any) -> Offer:
         if (getattr(offer, f"{name}_id") if name in ("site", "category") else getattr(offer, name))
         != before[name]
     )
-    if not changed:
-        return offer
-    _save_with_external_ref(offer)
-    _record(offer, "offer.updated", actor.label, fields=changed)
-    return offer
+    return _change(offer, "offer.updated", fields=changed) if changed else None
 
 
 def _publish(offer: Offer, actor_label: str, now: dt.datetime) -> Offer:
+    published = offer_publish_apply(offer, now=now)
+    offer.save(update_fields=["status", "published_at", "updated_at"])
+    _record_change(published, actor_label)
+    return offer
+
+
+def offer_publish_apply(offer: Offer, *, now: dt.datetime) -> OfferEvent:
+    """Publish a draft in memory, its rules checked (the organisation may offer and is verified, the
+    site is active, the window is not over), and its `offer.published`. Raises PermissionDenied or
+    Conflict."""
     _require_offering_organisation(offer.organisation)
     _require_verified(offer.organisation)
     if not offer.site.is_active:
@@ -345,9 +530,7 @@ def _publish(offer: Offer, actor_label: str, now: dt.datetime) -> Offer:
         )
     offer.status = OfferStatus.PUBLISHED
     offer.published_at = now
-    offer.save(update_fields=["status", "published_at", "updated_at"])
-    _record(offer, "offer.published", actor_label, category_id=offer.category_id, site_id=offer.site_id)
-    return offer
+    return _change(offer, "offer.published", category_id=offer.category_id, site_id=offer.site_id)
 
 
 @transaction.atomic
@@ -366,6 +549,15 @@ def offer_withdraw(*, actor: Actor, offer: Offer | int) -> Offer:
     already collected stays collected). The operator may withdraw any offer (moderation)."""
     actor.require_write()
     offer = _lock_owned(actor, offer)
+    withdrawn = offer_withdraw_apply(offer, now=timezone.now())
+    offer.save(update_fields=["status", "closed_at", "updated_at"])
+    _record_change(withdrawn, actor.label)
+    return offer
+
+
+def offer_withdraw_apply(offer: Offer, *, now: dt.datetime) -> OfferEvent:
+    """Withdraw the locked offer in memory, its rules checked, and its `offer.withdrawn`. Raises
+    Conflict."""
     _require_status(
         offer,
         (OfferStatus.DRAFT, OfferStatus.PUBLISHED),
@@ -378,10 +570,8 @@ def offer_withdraw(*, actor: Actor, offer: Offer | int) -> Offer:
             extra={"reserved_quantity": _decimal_text(offer.reserved_quantity)},
         )
     offer.status = OfferStatus.WITHDRAWN
-    offer.closed_at = timezone.now()
-    offer.save(update_fields=["status", "closed_at", "updated_at"])
-    _record(offer, "offer.withdrawn", actor.label)
-    return offer
+    offer.closed_at = now
+    return _change(offer, "offer.withdrawn")
 
 
 @transaction.atomic

@@ -41,6 +41,18 @@ def needs_visible_to(*, actor: Actor) -> QuerySet[Need]:
     return qs.filter(organisation_id__in=actor.organisation_ids)
 
 
+def needs_list(
+    *, actor: Actor, status: str | None = None, updated_since: datetime | None = None
+) -> QuerySet[Need]:
+    """The actor's needs, filtered; `updated_since` is strict, as for offers."""
+    qs = needs_visible_to(actor=actor)
+    if status is not None:
+        qs = qs.filter(status=status)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gt=updated_since)
+    return qs
+
+
 def need_get(*, actor: Actor, need_id: int) -> Need:
     """Fetch and authorise in one call: another organisation's need reads as absent."""
     need = needs_visible_to(actor=actor).filter(pk=need_id).first()

@@ -276,6 +276,13 @@ def matches_record_for_offer(*, offer: Offer, now: dt.datetime | None = None) ->
     by_organisation: dict[int, list[int]] = defaultdict(list)
     for match_id, organisation_id in new:
         by_organisation[organisation_id].append(match_id)
+        event_record(
+            name="match.created",
+            aggregate_type="match",
+            aggregate_id=match_id,
+            organisation_id=organisation_id,
+            payload={"offer": offer.pk},
+        )
     modes = match_alert_modes(organisation_ids=list(by_organisation))
     for organisation_id, match_ids in by_organisation.items():
         if modes[organisation_id] == MatchAlertMode.IMMEDIATE:

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -312,3 +321,82 @@ def registration(default_password: str, /, **overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+# ---- the API served over HTTP ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
+
+
+def test_database_env() -> dict[str, str]:
+    """The environment that points a server or worker process at the test database."""
+    settings_dict = connection.settings_dict
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:"
+            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+        ),
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+
+
+@contextlib.contextmanager
+def serve_gunicorn(extra_env: dict[str, str] | None = None, workers: int = 4):
+    """gunicorn on a free port, pointed at the test database; yields its base URL. Its entry point loads
+    the Celery task modules (tests.fuzzing.wsgi): with the test settings, tasks run in the request."""
+    port = free_port()
+    env = {**os.environ, **test_database_env(), **(extra_env or {})}
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "tests.fuzzing.wsgi:application",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while _http_status(f"{base}/healthz") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db):
+    """gunicorn with 4 workers on a free port, pointed at the test database (the test's rows are
+    committed: transactional_db); its base URL, e.g. http://127.0.0.1:41234."""
+    with serve_gunicorn() as base:
+        yield base

@@ -9,6 +9,7 @@ revoked key 401 and the removed member `REMOVED`. Objects named in paths (`{offe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,9 +17,21 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from .world import CALLERS, HOME, INVITATION_TOKEN, PASSWORD, REGISTRATION_TOKEN, Caller, World
+from .world import (
+    CALLERS,
+    HOME,
+    IMPORT_COLUMNS,
+    IMPORT_CSV,
+    INVITATION_TOKEN,
+    PASSWORD,
+    REGISTRATION_TOKEN,
+    WEBHOOK_URL,
+    Caller,
+    World,
+)
 
 A_READERS = ("firm_a", "firm_a_member", "firm_a_key", "firm_a_read_key")
 A_WRITERS = ("firm_a", "firm_a_member", "firm_a_key")
@@ -120,6 +133,30 @@ def _offer_body(world: World, caller: Caller) -> dict:
         "unit": "piece",
         "condition": "good",
     }
+
+
+def _bulk_of(make: Callable[[World, Caller], dict]) -> Callable[[World, Caller], dict]:
+    """A batch of one offer (POST offers/bulk/), the organisation named on the batch when `make` names it."""
+
+    def body(world: World, caller: Caller) -> dict:
+        item = {**make(world, caller), "external_ref": "MATRIX-BULK-1"}
+        organisation = item.pop("organisation", None)
+        return {"items": [item], **({"organisation": organisation} if organisation is not None else {})}
+
+    return body
+
+
+def _import_body(world: World, caller: Caller) -> dict:
+    """POST imports/ (multipart): the world's stock file, read by columns given with it."""
+    return {
+        "file": SimpleUploadedFile("stock.csv", IMPORT_CSV, content_type="text/csv"),
+        "columns": json.dumps(IMPORT_COLUMNS),
+        "defaults": json.dumps({"site": caller.site_id or world.ids["site_firm_a"], "unit": "piece"}),
+    }
+
+
+def _mapping_body(world: World, caller: Caller) -> dict:
+    return {"name": "Inventaire", "columns": IMPORT_COLUMNS, "defaults": {"condition": "good"}}
 
 
 def _need_body(world: World, caller: Caller) -> dict:
@@ -363,6 +400,21 @@ API_ENTRIES: list[Entry] = [
         _for("firm_a", _offer_body),
         "naming firm A",
     ),
+    # As POST offers/ (the one batch is refused or answered 200, whatever its items' own results).
+    Entry(
+        "POST",
+        "/api/v1/offers/bulk/",
+        api(403) | only(200, *OFFERERS),
+        _bulk_of(_offer_body),
+        "own organisation",
+    ),
+    Entry(
+        "POST",
+        "/api/v1/offers/bulk/",
+        api(404) | only(200, *A_WRITERS, "operator") | only(403, "firm_a_read_key"),
+        _bulk_of(_for("firm_a", _offer_body)),
+        "naming firm A",
+    ),
     Entry(
         "GET", "/api/v1/offers/{offer_draft}/", api(404) | only(200, *A_READERS, "operator"), variant="draft"
     ),
@@ -438,6 +490,92 @@ API_ENTRIES: list[Entry] = [
         "/api/v1/offers/{offer_published}/photos/{photo_draft}/",
         api(404),
         variant="a draft's photo through a published offer",
+    ),
+    # ---- file imports: who may import is who may create offers; read keys read -----------------------
+    Entry(
+        "GET",
+        "/api/v1/imports/",
+        api(200),
+        listed=listing({"firm_a": {"import_firm_a"}}, operator={"import_firm_a"}),
+    ),
+    Entry("POST", "/api/v1/imports/", api(403) | only(202, *OFFERERS), _import_body, "own organisation"),
+    Entry(
+        "POST",
+        "/api/v1/imports/",
+        api(404) | only(202, *A_WRITERS, "operator") | only(403, "firm_a_read_key"),
+        _for("firm_a", _import_body),
+        "naming firm A",
+    ),
+    Entry("GET", "/api/v1/imports/{import_firm_a}/", api(404) | only(200, *A_READERS, "operator")),
+    Entry(
+        "GET",
+        "/api/v1/import-mappings/",
+        api(200),
+        listed=listing({"firm_a": {"mapping_firm_a"}}, operator={"mapping_firm_a"}),
+    ),
+    Entry(
+        "POST", "/api/v1/import-mappings/", api(403) | only(201, *OFFERERS), _mapping_body, "own organisation"
+    ),
+    Entry(
+        "POST",
+        "/api/v1/import-mappings/",
+        api(404) | only(201, *A_WRITERS, "operator") | only(403, "firm_a_read_key"),
+        _for("firm_a", _mapping_body),
+        "naming firm A",
+    ),
+    Entry("GET", "/api/v1/import-mappings/{mapping_firm_a}/", api(404) | only(200, *A_READERS, "operator")),
+    Entry(
+        "PATCH",
+        "/api/v1/import-mappings/{mapping_firm_a}/",
+        api(404) | only(200, *A_WRITERS, "operator") | only(403, "firm_a_read_key"),
+        {"name": "ERP (nuit)", "defaults": {"unit": "pallet"}},
+    ),
+    Entry(
+        "DELETE",
+        "/api/v1/import-mappings/{mapping_firm_a}/",
+        api(404) | only(204, *A_WRITERS, "operator") | only(403, "firm_a_read_key"),
+    ),
+    # ---- webhooks: an organisation's administrators, and the operator --------------------------------
+    Entry(
+        "GET",
+        "/api/v1/webhook-endpoints/",
+        api(200),
+        listed=listing(firm_a={"webhook_firm_a"}, operator={"webhook_firm_a"}),
+    ),
+    Entry(
+        "POST",
+        "/api/v1/webhook-endpoints/",
+        api(403) | only(201, *ADMINS_OF_ONE_ORG),
+        {"url": WEBHOOK_URL, "event_types": ["offer.published"]},
+        "own organisation",
+    ),
+    Entry(
+        "POST",
+        "/api/v1/webhook-endpoints/",
+        api(404) | only(201, "firm_a", "operator") | only(403, *A_NON_ADMINS),
+        lambda world, caller: {
+            "organisation": world.ids["org_firm_a"],
+            "url": WEBHOOK_URL,
+            "event_types": ["claim.accepted"],
+        },
+        "naming firm A",
+    ),
+    *(
+        Entry(method, path, api(404) | only(status, "firm_a", "operator") | only(403, *A_NON_ADMINS), body)
+        for method, path, status, body in (
+            ("GET", "/api/v1/webhook-endpoints/{webhook_firm_a}/", 200, None),
+            ("PATCH", "/api/v1/webhook-endpoints/{webhook_firm_a}/", 200, {"description": "ERP"}),
+            ("DELETE", "/api/v1/webhook-endpoints/{webhook_firm_a}/", 204, None),
+            ("POST", "/api/v1/webhook-endpoints/{webhook_firm_a}/rotate-secret/", 200, {"overlap_hours": 1}),
+            ("GET", "/api/v1/webhook-deliveries/{delivery_firm_a}/", 200, None),
+            ("POST", "/api/v1/webhook-deliveries/{delivery_firm_a}/replay/", 202, None),
+        )
+    ),
+    Entry(
+        "GET",
+        "/api/v1/webhook-deliveries/",
+        api(200),
+        listed=listing(firm_a={"delivery_firm_a"}, operator={"delivery_firm_a"}),
     ),
     # ---- needs and matches ------------------------------------------------------------------------
     Entry(
@@ -737,6 +875,7 @@ ADMIN_NO_ADD = {
     "claims.handover",
     "claims.handoverconfirmation",
     "exchange.offer",
+    "exchange.offerimport",
     "impact.dailyrollup",
     "impact.monthlyreport",
     "matching.match",

@@ -12,6 +12,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+# Response headers the schema promises on every answer it documents them for (Retry-After is not among
+# them: a quota's 429 has none).
+CHECKED_HEADERS = frozenset({"Location", "ETag"})
 
 
 @cache
@@ -45,6 +48,10 @@ def check_response(method: str, path: str, response) -> None:
     responses = operation["responses"]
     documented = responses.get(status) or responses.get(status[0] + "XX")
     assert documented is not None, f"{method} {path} answered {status}, which openapi.yaml does not document"
+    for header in CHECKED_HEADERS & set(documented.get("headers", {})):
+        assert response.has_header(header), (
+            f"{method} {path} {status}: no {header}, which openapi.yaml documents"
+        )
     content = documented.get("content")
     if not content:
         return

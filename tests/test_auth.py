@@ -79,6 +79,7 @@ def test_register_then_confirm_creates_user_unverified_org_and_admin_membership(
         "first_name": "Claire",
         "last_name": "Lemaire",
         "preferred_language": "fr",
+        "notifications": "immediate",
         "is_operator": False,
         "memberships": [
             {

@@ -411,12 +411,12 @@ def test_lists_by_role_status_and_offer(firm, association, donor, recipient, dja
     assert ids(recipient) == [mine[1], mine[0]]
     assert ids(recipient, "?role=donor") == []
     assert ids(recipient, "?status=accepted") == [mine[0]]
-    assert ids(donor) == [foreign, mine[1], mine[0]]
+    assert ids(donor) == [mine[1], foreign, mine[0]]  # oldest change first: mine[0] was accepted last
     assert ids(donor, f"?role=donor&offer={offer_a.pk}") == [foreign, mine[0]]
     with django_assert_max_num_queries(8):
         response = donor.get("/api/v1/claims/")
     assert response.status_code == 200
-    reliability = response.json()["results"][0]["recipient_reliability"]
+    [reliability] = [c["recipient_reliability"] for c in response.json()["results"] if c["id"] == foreign]
     assert reliability == {
         "claims_made": 1,
         "claims_received": 0,

@@ -11,17 +11,11 @@ connection; the 4 workers do)."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -42,7 +36,6 @@ from .conftest import client_for, make_ledger_row, make_member, make_offer, make
 CLAIMANTS = 100
 THREADS = 32
 LOT = 37
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _claimants(n: int) -> list:
@@ -128,69 +121,6 @@ def test_hundred_claimants_in_parallel_never_overallocate(firm, settings):
         assert _check_lot(offer) == granted
         # Someone was refused only because what remained was less than what it asked.
         assert any(status == "insufficient_quantity" for status, _q in outcomes)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0
-
-
-@pytest.fixture
-def gunicorn_server(transactional_db):
-    """gunicorn with 4 workers on a free port, pointed at the test database."""
-    settings_dict = connection.settings_dict
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": (
-            f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:"
-            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
-        ),
-        "DATABASE_CONN_MAX_AGE": "0",
-    }
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi:application",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while _get(f"{base}/healthz") != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _post(url: str, token: str, body: dict) -> tuple[int, dict]:

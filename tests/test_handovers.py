@@ -438,11 +438,11 @@ def test_ledger_lists_by_period_in_paris_time_and_by_category(
         assert response.status_code == 200, response.content
         return [row["id"] for row in response.json()["results"]]
 
-    assert ids() == [april.pk, march_last.pk, march_first.pk]
-    assert ids("?from=2025-03-01&to=2025-03-31") == [march_last.pk, march_first.pk]
+    assert ids() == [march_first.pk, march_last.pk, april.pk]  # oldest change first (recorded in this order)
+    assert ids("?from=2025-03-01&to=2025-03-31") == [march_first.pk, march_last.pk]
     assert ids("?from=2025-04-01") == [april.pk]
     assert ids("?to=2025-02-28") == []
-    assert ids(f"?category={factors['metal'].pk}") == [march_last.pk, march_first.pk]
+    assert ids(f"?category={factors['metal'].pk}") == [march_first.pk, march_last.pk]
     assert ids(f"?category={factors['chair'].pk}") == [april.pk]
     bad = recipient.get("/api/v1/handovers/?from=2025-04-02&to=2025-04-01")
     assert (bad.status_code, [e["field"] for e in bad.json()["errors"]]) == (400, ["to"])

@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.urls import Resolver404, resolve
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import Resolver404, resolve, reverse
 
 from .matrix import (
     ADMIN_CALLERS,
@@ -45,6 +46,8 @@ def send(world: World, entry: Entry, caller: Caller):
     body = entry.body_for(world, caller)
     if body == "photo":
         return client.post(url, {"image": png_upload()}, format="multipart")
+    if isinstance(body, dict) and any(isinstance(value, SimpleUploadedFile) for value in body.values()):
+        return client.post(url, body, format="multipart")
     if entry.html:
         return getattr(client, method)(url, body) if body else getattr(client, method)(url)
     if body is None:
@@ -289,3 +292,66 @@ def test_every_caller_meets_the_same_admin(world):
         if problem := _admin_answer(index, world.caller(name), response):
             failures.append(problem)
     assert not failures, "\n".join(failures)
+
+
+# Each route that creates (201), and where its Location points: (detail route, its arguments from the
+# request's arguments and the created body). None: the created resource has no URL of its own
+# (api.created.CREATED_WITHOUT_LOCATION), so no Location.
+CREATED_AT = {
+    "offers": ("offer-detail", lambda args, body: {"offer_id": body["id"]}),
+    "offer-photos": (
+        "offer-photo",
+        lambda args, body: {"offer_id": args["offer_id"], "photo_id": body["id"]},
+    ),
+    "claims": ("claim-detail", lambda args, body: {"claim_id": body["id"]}),
+    "claim-handover": ("handover-detail", lambda args, body: {"handover_id": body["id"]}),
+    "handover-reverse": ("handover-detail", lambda args, body: {"handover_id": body["id"]}),
+    "needs": ("need-detail", lambda args, body: {"need_id": body["id"]}),
+    "sites": ("site-detail", lambda args, body: {"site_id": body["id"]}),
+    "api-keys": ("api-key-detail", lambda args, body: {"api_key_id": body["id"]}),
+    "import-mappings": ("import-mapping-detail", lambda args, body: {"mapping_id": body["id"]}),
+    "webhook-endpoints": ("webhook-endpoint", lambda args, body: {"endpoint_id": body["id"]}),
+    "auth-invitations-accept": ("me", lambda args, body: {}),
+    "organisation-invitations": None,
+    "handover-proposals": None,
+}
+
+
+def test_every_created_answer_says_where_the_resource_is(world):
+    """Every 201 the world produces carries `Location`: the created resource's detail URL, absolute; a
+    JSON detail answers with the same object when followed."""
+    seen, failures = set(), []
+    for entry in ENTRIES:
+        for name in entry.callers:
+            if entry.expect[name] != 201:
+                continue
+            caller = world.caller(name)
+            with world.case():
+                response = send(world, entry, caller)
+                assert response.status_code == 201, (entry.id, name, response.status_code)
+                match = resolve(urlsplit(entry.url(world)).path)
+                seen.add(match.url_name)
+                if match.url_name not in CREATED_AT:
+                    failures.append(f"{entry.id}: a 201 from a route CREATED_AT does not know")
+                    continue
+                expected = CREATED_AT[match.url_name]
+                location = response.get("Location")
+                if expected is None:
+                    if location is not None:
+                        failures.append(f"{entry.id} {name}: Location {location} for a resource without URL")
+                    continue
+                route, arguments = expected
+                wanted = "http://testserver" + reverse(
+                    f"api:{route}", kwargs=arguments(match.kwargs, response.json())
+                )
+                if location != wanted:
+                    failures.append(f"{entry.id} {name}: Location {location!r}, expected {wanted!r}")
+                    continue
+                if route.endswith("-detail") and route != "api-key-detail":
+                    followed = caller.api_client().get(location)
+                    if followed.status_code != 200 or followed.json()["id"] != response.json()["id"]:
+                        failures.append(f"{entry.id} {name}: GET {location} answered {followed.status_code}")
+    assert not failures, "\n  ".join(failures)
+    # The world holds no disputed row, so no proposal is accepted there (tests/test_ledger_truth.py).
+    unseen = set(CREATED_AT) - seen - {"handover-proposals"}
+    assert not unseen, f"routes of CREATED_AT that no 201 came from: {unseen}"

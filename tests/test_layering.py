@@ -1,6 +1,7 @@
 """The architecture, checked: imports point one way only.
 
-core ← inventory, territories ← organisations ← exchange ← claims ← matching ← impact ← demo ← api ← web
+core ← inventory, territories ← organisations ← exchange ← claims ← matching ← impact ← integrations ← demo
+← api ← web
 A package may import those to its left, never those to its right; no domain package imports the HTTP
 layers (api, web). Higher layers reach lower ones through domain events, not imports."""
 
@@ -21,9 +22,10 @@ RANK = {
     "claims": 4,
     "matching": 5,
     "impact": 6,
-    "demo": 7,
-    "api": 8,
-    "web": 9,
+    "integrations": 7,
+    "demo": 8,
+    "api": 9,
+    "web": 10,
 }
 
 

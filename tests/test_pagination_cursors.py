@@ -172,8 +172,8 @@ def test_the_links_a_list_issues_are_followed_both_ways(operator):
     assert backward == [offers[1].pk, offers[0].pk]
 
     claims = [make_claim(offer) for offer in offers]
-    newest_first, _page = walk("/api/v1/claims/?limit=1", "next")
-    assert newest_first == [claim.pk for claim in reversed(claims)]
+    oldest_change_first, _page = walk("/api/v1/claims/?limit=1", "next")  # a sync list too (issue 10)
+    assert oldest_change_first == [claim.pk for claim in claims]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/handovers/", "/api/v1/stats/ledger/"])

@@ -289,13 +289,17 @@ def test_the_schema_documents_the_page_size_bounds():
 
 
 def test_json_bodies_are_json_only():
-    """A form cannot carry the nested objects and nulls of the JSON bodies: only uploads take multipart."""
-    multipart = [
-        (method.upper(), path)
+    """A form cannot carry the nested objects and nulls of the JSON bodies: only uploads (a photo, a file
+    to import) take multipart, and no operation takes a urlencoded form."""
+    forms = {"multipart/form-data", "application/x-www-form-urlencoded"}
+    with_forms = [
+        (method.upper(), path, sorted(forms & set(operation.get("requestBody", {}).get("content", {}))))
         for path, method, operation in _operations()
-        if "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
     ]
-    assert multipart == [("POST", "/api/v1/offers/{offer_id}/photos/")]
+    assert [operation for operation in with_forms if operation[2]] == [
+        ("POST", "/api/v1/imports/", ["multipart/form-data"]),
+        ("POST", "/api/v1/offers/{offer_id}/photos/", ["multipart/form-data"]),
+    ]
 
 
 def test_a_form_body_on_a_json_operation_is_unsupported(firm):
@@ -436,4 +440,5 @@ def test_the_error_statuses_an_operation_can_give_are_documented_with_the_proble
             "$ref": "#/components/schemas/Problem"
         }, status
     public = spec()["paths"]["/api/v1/categories/"]["get"]["responses"]
-    assert "401" not in public and "403" not in public
+    assert "403" not in public  # 401 only for credentials sent and refused: they are optional there
+    assert public["401"]["description"].startswith("The token or key sent is invalid")

@@ -129,6 +129,7 @@ def test_the_confirmation_code_activates_logs_in_and_tells_the_operator(
         "first_name": "Claire",
         "last_name": "Lemaire",
         "preferred_language": "fr",
+        "notifications": "immediate",
         "is_operator": False,
         "memberships": [
             {

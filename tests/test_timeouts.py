@@ -153,7 +153,11 @@ def test_every_celery_task_has_time_limits(settings):
     assert limits == (300, 360) or "CELERY_TASK_SOFT_TIME_LIMIT" in os.environ  # the defaults
     assert (celery_app.conf.task_soft_time_limit, celery_app.conf.task_time_limit) == limits
     celery_app.loader.import_default_modules()
-    long_ones = {"matching.tasks.send_match_digests", "impact.tasks.build_monthly_reports"}
+    long_ones = {
+        "matching.tasks.send_match_digests",
+        "impact.tasks.build_monthly_reports",
+        "exchange.tasks.process_offer_import",
+    }
     for name, task in celery_app.tasks.items():
         if name.startswith("celery."):
             continue

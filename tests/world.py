@@ -44,10 +44,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from claims import services as claim_services
 from claims.models import Claim, HandoverProposal
+from core.models import DomainEvent
+from exchange import imports as offer_imports
 from exchange import services as offer_services
 from exchange.models import Offer
 from impact.reports import monthly_report_build
 from impact.services import authority_territories_link
+from integrations import services as webhook_services
+from integrations.models import WebhookDelivery
 from inventory.models import Category
 from matching import services as matching_services
 from matching.models import Match
@@ -70,6 +74,7 @@ from territories.services import territories_upsert
 from .conftest import CheckedClient
 
 PASSWORD = "correct-horse-battery-9"
+WEBHOOK_URL = "https://93.184.215.14/hooks/boucle"  # public, never reached: nothing commits
 INVITATION_TOKEN = "invitation-code-for-the-matrix-0000000000000"
 REGISTRATION_TOKEN = "registration-code-for-the-matrix-00000000000"
 # Firm A's yard in Roubaix, off a grid-cell centre so that its approximate point differs from it.
@@ -81,6 +86,10 @@ TOWN_HALL = Point(3.17460, 50.69160, srid=4326)  # Grand-Place de Roubaix
 MEL_SEAT = Point(3.06868, 50.63700, srid=4326)
 OPERATOR_DESK = Point(3.17500, 50.69000, srid=4326)
 UNVERIFIED_DEPOT = Point(3.15811, 50.72245, srid=4326)  # Tourcoing
+
+# A stock file (exchange.imports) and the mapping that reads it.
+IMPORT_CSV = "Réf.;Désignation\r\nERP-IMPORT-1;Chaises pliantes\r\n".encode()
+IMPORT_COLUMNS = {"external_ref": "Réf.", "title": "Désignation"}
 
 # Tables that refused requests must leave as they were: the domain and the HTTP layer's own, with
 # the columns authentication itself may touch left out.
@@ -452,6 +461,36 @@ def build_world(media_root: str) -> World:
     ids["report_roubaix"] = monthly_report_build(territory_id=communes["59512"], month=month)[0].pk
     ids["report_all"] = monthly_report_build(territory_id=None, month=month)[0].pk
     ids["territory_roubaix"] = communes["59512"]
+
+    # A saved import mapping of firm A, and a file import sent with it (queued: this world never commits,
+    # so the worker never runs).
+    ids["mapping_firm_a"] = offer_imports.import_mapping_create(
+        actor=actor["firm_a"], name="ERP", columns=IMPORT_COLUMNS, defaults={"unit": "piece"}
+    ).pk
+    ids["import_firm_a"] = offer_imports.offer_import_create(
+        actor=actor["firm_a"], content=IMPORT_CSV, filename="stock.csv", mapping="ERP"
+    ).pk
+
+    # A webhook endpoint of firm A (an IP literal: registering it resolves nothing) and one message
+    # sent to it.
+    endpoint, _secret = webhook_services.endpoint_create(
+        actor=actor["firm_a"], url=WEBHOOK_URL, event_types=["offer.published", "claim.requested"]
+    )
+    ids["webhook_firm_a"] = endpoint.pk
+    published = DomainEvent.objects.create(
+        name="offer.published", aggregate_type="offer", aggregate_id=ids["offer_published"]
+    )
+    ids["delivery_firm_a"] = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event=published,
+        message_id="msg_matrix",
+        event_type="offer.published",
+        ordering_key=f"offer:{ids['offer_published']}",
+        body='{"type":"offer.published","data":{}}',
+        status="succeeded",
+        attempts=1,
+        delivered_at=timezone.now(),
+    ).pk
 
     _admin_only_objects()
 

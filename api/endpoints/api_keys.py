@@ -14,6 +14,7 @@ from organisations import selectors, services
 from organisations.models import ApiKey, ApiKeyScope
 
 from ..actors import actor_of
+from ..created import created
 from ..inputs import validated, validated_query
 
 
@@ -95,7 +96,7 @@ class ApiKeyListView(ListAPIView):
             scopes=data["scopes"],
         )
         key.key = raw
-        return Response(ApiKeyCreatedOut(key).data, status=status.HTTP_201_CREATED)
+        return created(request, ApiKeyCreatedOut(key).data, "api-key-detail", api_key_id=key.pk)
 
 
 class ApiKeyDetailView(APIView):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import path
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from ..authentication import (
     session_refresh,
     token_pair,
 )
+from ..created import created
 from ..inputs import validated
 from ..throttling import AuthAddressThrottle
 from .me import LANGUAGE_CHOICES, IsPerson, MeOut, me_data
@@ -181,7 +182,12 @@ class TokenView(AuthThrottled, TokenObtainPairView):
         operation_id="auth_token",
         summary="Log in: e-mail and password for a JWT pair",
         request=TokenObtainIn,
-        responses={200: TokenPairOut},
+        responses={
+            200: TokenPairOut,
+            401: OpenApiResponse(
+                description="Wrong e-mail or password, or an account not yet active (`no_active_account`)."
+            ),
+        },
         auth=[],
     )
     def post(self, request, *args, **kwargs):
@@ -199,6 +205,12 @@ class RefreshTokenInBody:
         return BearerJWTAuthentication().authenticate_header(request)
 
 
+REFRESH_TOKEN_REFUSED = OpenApiResponse(
+    description="The refresh token is not one (`token_not_valid`: malformed, forged, expired or an access "
+    "token), was used already (`token_reused`), or its session ended (`token_revoked`)."
+)
+
+
 class TokenRefreshPairView(AuthThrottled, RefreshTokenInBody, APIView):
     @extend_schema(
         operation_id="auth_token_refresh",
@@ -211,7 +223,7 @@ class TokenRefreshPairView(AuthThrottled, RefreshTokenInBody, APIView):
             "answers 401 `token_revoked`."
         ),
         request=TokenRefreshIn,
-        responses={200: TokenPairOut},
+        responses={200: TokenPairOut, 401: REFRESH_TOKEN_REFUSED},
         auth=[],
     )
     def post(self, request):
@@ -237,7 +249,7 @@ class LogoutView(AuthThrottled, RefreshTokenInBody, APIView):
             "(every session then ends)."
         ),
         request=LogoutIn,
-        responses={204: None},
+        responses={204: None, 401: REFRESH_TOKEN_REFUSED},
         auth=[],
     )
     def post(self, request):
@@ -374,7 +386,6 @@ class InvitationAcceptView(AuthThrottled, APIView):
         ),
         request=InvitationAcceptIn,
         responses={201: MeOut},
-        auth=[{"Bearer": []}, {}],
     )
     def post(self, request):
         data = validated(InvitationAcceptIn, request)
@@ -388,7 +399,7 @@ class InvitationAcceptView(AuthThrottled, APIView):
             last_name=data["last_name"],
             preferred_language=language,
         )
-        return Response(me_data(membership.user), status=status.HTTP_201_CREATED)
+        return created(request, me_data(membership.user), "me")
 
 
 urlpatterns = [

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,9 +21,11 @@ from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind
 
 from ..actors import actor_of
+from ..created import created
 from ..fields import BoundedDateTimeField, GeoJSONPointField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
+from ..pagination import SyncCursorPage
 from .handovers import HandoverOut
 
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
@@ -236,6 +238,9 @@ class ClaimListQuery(serializers.Serializer):
         required=False,
         help_text="Loans only: out (collected, not returned), overdue (out past their due date), returned.",
     )
+    updated_since = BoundedDateTimeField(
+        required=False, help_text="Only claims changed strictly after this instant."
+    )
 
 
 class ClaimAcceptIn(serializers.Serializer):
@@ -299,6 +304,7 @@ class HandoverCreateIn(serializers.Serializer):
 
 class ClaimListView(ListAPIView):
     serializer_class = ClaimOut
+    pagination_class = SyncCursorPage
     filter_backends: list = []
 
     def get_queryset(self):
@@ -309,11 +315,18 @@ class ClaimListView(ListAPIView):
             role=query.get("role"),
             offer_id=query.get("offer"),
             loan=query.get("loan"),
+            updated_since=query.get("updated_since"),
         )
 
     @extend_schema(
         operation_id="claims_list",
         summary="Claims your organisations made or received",
+        description=(
+            "Claims where one of your organisations is the recipient or the donor (every claim, for the "
+            "operator), oldest change first: store the last `updated_at` and pass it as `updated_since`, "
+            "or follow `next`, to sync. A claim changes when it is requested, accepted, declined, "
+            "cancelled, expires, is collected or its loan returned."
+        ),
         parameters=[ClaimListQuery],
     )
     def get(self, request):
@@ -349,7 +362,7 @@ class ClaimListView(ListAPIView):
             message=data["message"],
             organisation_id=data.get("organisation"),
         )
-        return Response(claim_out(request, claim), status=status.HTTP_201_CREATED)
+        return created(request, claim_out(request, claim), "claim-detail", claim_id=claim.pk)
 
 
 class ClaimDetailView(APIView):
@@ -441,7 +454,7 @@ class ClaimHandoverView(APIView):
         data = validated(HandoverCreateIn, request)
         handover = services.handover_record(actor=actor_of(request), claim_id=claim_id, **data)
         handover = selectors.handover_get(actor=actor_of(request), handover_id=handover.pk)
-        return Response(HandoverOut(handover).data, status=status.HTTP_201_CREATED)
+        return created(request, HandoverOut(handover).data, "handover-detail", handover_id=handover.pk)
 
 
 class ClaimReturnView(APIView):

@@ -21,7 +21,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -35,9 +35,11 @@ from inventory.models import Category, FactorBasis
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
-from ..fields import BoundedDateField
+from ..created import created
+from ..fields import BoundedDateField, BoundedDateTimeField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
+from ..pagination import SyncCursorPage
 
 CSV_MEDIA_TYPE = "text/csv"
 
@@ -177,11 +179,20 @@ class HandoverOut(serializers.Serializer):
     collected_at = serializers.DateTimeField()
     recorded_at = serializers.DateTimeField()
     recorded_by = serializers.CharField(help_text="user:<id>, api-key:<prefix> or system.")
+    updated_at = serializers.SerializerMethodField(
+        help_text="When this row's representation last changed: the latest of `recorded_at` and the "
+        "recording of its confirmation or dispute (`confirmation.answered_at`), of the row reversing it, "
+        "of the corrected row replacing it, and of its dispute proposals. The row itself never changes."
+    )
     note = serializers.CharField()
     confirmation = serializers.SerializerMethodField(help_text="Null for reversal rows.")
     proposals = HandoverProposalOut(
         many=True, help_text="Steps settling a dispute of this row, oldest first (empty for most rows)."
     )
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_updated_at(self, handover: Handover) -> str:
+        return serializers.DateTimeField().to_representation(selectors.handover_updated_at(handover))
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_reversed_by(self, handover: Handover) -> int | None:
@@ -333,6 +344,10 @@ class HandoverListQuery(serializers.Serializer):
                 required=False,
                 help_text="A category id, its descendants included; 404 when none has it.",
             ),
+            "updated_since": BoundedDateTimeField(
+                required=False,
+                help_text="Only rows whose `updated_at` is strictly after this instant.",
+            ),
             "format": serializers.ChoiceField(
                 choices=["json", "csv"],
                 required=False,
@@ -391,6 +406,7 @@ CSV_DESCRIPTION = (
 
 class HandoverListView(ListAPIView):
     serializer_class = HandoverOut
+    pagination_class = SyncCursorPage
     renderer_classes = [JSONRenderer, CSVRenderer]
     filter_backends: list = []
 
@@ -401,6 +417,7 @@ class HandoverListView(ListAPIView):
             date_from=query.get("from"),
             date_to=query.get("to"),
             category_id=query.get("category"),
+            updated_since=query.get("updated_since"),
         )
 
     @extend_schema(
@@ -408,9 +425,11 @@ class HandoverListView(ListAPIView):
         summary="The handover ledger",
         description=(
             "Ledger rows where one of your organisations is donor or recipient (every row, for the "
-            "operator), newest first, filtered by collection period and category. Reversals carry the "
-            "collection time of the row they correct, so sums over a period are net of corrections. "
-            "JSON is paginated. "
+            "operator), filtered by collection period and category. Reversals carry the collection time "
+            "of the row they correct, so sums over a period are net of corrections. JSON is paginated, "
+            "oldest change first: a row is append-only, but its `updated_at` moves when its confirmation "
+            "or dispute, its reversal, its corrected row or a dispute proposal is recorded; store the last "
+            "`updated_at` and pass it as `updated_since`, or follow `next`, to sync. "
         )
         + CSV_DESCRIPTION,
         parameters=[HandoverListQuery],
@@ -493,7 +512,7 @@ class HandoverReverseView(APIView):
     def post(self, request, handover_id: int):
         data = validated(HandoverReverseIn, request)
         reversal = services.handover_reverse(actor=actor_of(request), handover_id=handover_id, **data)
-        return Response(HandoverOut(reversal).data, status=status.HTTP_201_CREATED)
+        return created(request, HandoverOut(reversal).data, "handover-detail", handover_id=reversal.pk)
 
 
 class HandoverProposalView(APIView):
@@ -517,7 +536,7 @@ class HandoverProposalView(APIView):
     def post(self, request, handover_id: int):
         data = validated(HandoverProposalIn, request)
         proposal = corrections.handover_propose(actor=actor_of(request), handover_id=handover_id, **data)
-        return Response(HandoverProposalOut(proposal).data, status=status.HTTP_201_CREATED)
+        return created(request, HandoverProposalOut(proposal).data)  # shown in its handover's proposals
 
 
 urlpatterns = [

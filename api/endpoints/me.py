@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -10,6 +11,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from claims.models import NotificationMode
+from claims.notifications import notification_mode_of, notification_mode_set
 from organisations import selectors, services
 from organisations.actors import Actor
 from organisations.models import Membership, MembershipRole, OrganisationKind, User
@@ -47,6 +50,13 @@ class MeOut(serializers.Serializer):
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     preferred_language = serializers.ChoiceField(choices=LANGUAGE_CHOICES)
+    notifications = serializers.ChoiceField(
+        choices=NotificationMode.choices,
+        help_text=_(
+            "How you hear by e-mail of your organisations' claims and handovers: immediate (one e-mail per "
+            "event), daily (one digest a day) or off."
+        ),
+    )
     is_operator = serializers.BooleanField()
     memberships = MembershipOut(many=True)
 
@@ -61,6 +71,7 @@ def me_data(user: User) -> dict:
             "first_name": user.first_name,
             "last_name": user.last_name,
             "preferred_language": user.preferred_language,
+            "notifications": notification_mode_of(user),
             "is_operator": Actor.for_user(user).is_operator,
             "memberships": memberships,
         }
@@ -71,6 +82,7 @@ class MeUpdateIn(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False)
     last_name = serializers.CharField(max_length=150, required=False)
     preferred_language = serializers.ChoiceField(choices=LANGUAGE_CHOICES, required=False)
+    notifications = serializers.ChoiceField(choices=NotificationMode.choices, required=False)
 
 
 class MeView(APIView):
@@ -82,13 +94,17 @@ class MeView(APIView):
 
     @extend_schema(
         operation_id="me_update",
-        summary="Change your names or preferred language",
+        summary="Change your names, preferred language or e-mail notifications",
         request=MeUpdateIn,
         responses={200: MeOut},
     )
     def patch(self, request):
         data = validated(MeUpdateIn, request, partial=True)
-        user = services.user_update(user=request.user, **data)
+        mode = data.pop("notifications", None)
+        with transaction.atomic():
+            user = services.user_update(user=request.user, **data)
+            if mode is not None:
+                notification_mode_set(user=user, mode=mode)
         return Response(me_data(user))
 
 

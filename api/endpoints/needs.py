@@ -19,8 +19,10 @@ from matching.models import NEED_MAX_RADIUS_M, NEED_SETTABLE_STATUS_CHOICES, Mat
 from organisations.selectors import organisation_get
 
 from ..actors import actor_of
+from ..created import created
 from ..fields import BoundedDateTimeField, GeoJSONPointField
 from ..inputs import validated, validated_query
+from ..pagination import SyncCursorPage
 
 MAX_RADIUS_M = min(settings.BOUCLE_MATCH_MAX_RADIUS_M, NEED_MAX_RADIUS_M)
 
@@ -110,21 +112,28 @@ class NeedUpdateIn(_NeedFieldsIn):
 
 class NeedListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=NeedStatus.choices, required=False)
+    updated_since = BoundedDateTimeField(
+        required=False, help_text="Only needs changed strictly after this instant."
+    )
 
 
 class NeedListView(ListAPIView):
     serializer_class = NeedOut
+    pagination_class = SyncCursorPage
 
     def get_queryset(self):
         query = validated_query(NeedListQuery, self.request)
-        qs = selectors.needs_visible_to(actor=actor_of(self.request))
-        if "status" in query:
-            qs = qs.filter(status=query["status"])
-        return qs
+        return selectors.needs_list(
+            actor=actor_of(self.request), status=query.get("status"), updated_since=query.get("updated_since")
+        )
 
     @extend_schema(
         operation_id="needs_list",
-        summary="Needs of your organisations, newest first",
+        summary="Needs of your organisations, oldest change first",
+        description=(
+            "Every need of your organisations (all needs for the operator), oldest change first: store "
+            "the last `updated_at` and pass it as `updated_since`, or follow `next`, to sync."
+        ),
         parameters=[NeedListQuery],
     )
     def get(self, request):
@@ -142,7 +151,7 @@ class NeedListView(ListAPIView):
         need = services.need_create(
             actor=actor_of(request), organisation_id=data.pop("organisation", None), **data
         )
-        return Response(NeedOut(need).data, status=status.HTTP_201_CREATED)
+        return created(request, NeedOut(need).data, "need-detail", need_id=need.pk)
 
 
 class NeedDetailView(GenericAPIView):
@@ -151,18 +160,24 @@ class NeedDetailView(GenericAPIView):
     def _need(self, request, need_id: int) -> Need:
         return selectors.need_get(actor=actor_of(request), need_id=need_id)
 
-    @extend_schema(operation_id="needs_retrieve")
+    @extend_schema(operation_id="needs_retrieve", summary="A need")
     def get(self, request, need_id: int):
         return Response(NeedOut(self._need(request, need_id)).data)
 
-    @extend_schema(operation_id="needs_update", request=NeedUpdateIn, responses={200: NeedOut})
+    @extend_schema(
+        operation_id="needs_update", summary="Edit a need", request=NeedUpdateIn, responses={200: NeedOut}
+    )
     def patch(self, request, need_id: int):
         need = self._need(request, need_id)
         data = validated(NeedUpdateIn, request, partial=True)
         services.need_update(actor=actor_of(request), need=need, **data)
         return Response(NeedOut(self._need(request, need_id)).data)
 
-    @extend_schema(operation_id="needs_destroy", responses={204: None})
+    @extend_schema(
+        operation_id="needs_destroy",
+        summary="Delete a need and the matches recorded for it",
+        responses={204: None},
+    )
     def delete(self, request, need_id: int):
         services.need_delete(actor=actor_of(request), need=self._need(request, need_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -181,7 +196,11 @@ class MatchAlertsIn(serializers.Serializer):
 
 
 class MatchAlertsView(APIView):
-    @extend_schema(operation_id="match_alerts_retrieve", responses=MatchAlertsOut)
+    @extend_schema(
+        operation_id="match_alerts_retrieve",
+        summary="How your organisation hears of matching offers",
+        responses=MatchAlertsOut,
+    )
     def get(self, request, organisation_id: int):
         organisation = organisation_get(actor=actor_of(request), organisation_id=organisation_id)
         mode = selectors.match_alert_mode(organisation_id=organisation.pk)

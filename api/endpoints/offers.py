@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.fields import empty
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 
 from claims.selectors import offers_shown_exactly
 from core.errors import NotFound
-from exchange import selectors, services
+from exchange import bulk, selectors, services
 from exchange.models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
 from exchange.photos import PhotoRejected
 from exchange.rules import offer_mass_for
@@ -28,10 +29,18 @@ from inventory.models import Category, Unit
 from organisations.models import OrganisationKind
 
 from ..actors import actor_of
-from ..errors import problem_response
+from ..conditional import (
+    ETAG_HEADER,
+    IF_MATCH_PARAMETER,
+    PRECONDITION_FAILED_RESPONSE,
+    if_match_versions,
+    with_etag,
+)
+from ..created import created
+from ..errors import problem_of, problem_response
 from ..fields import POINT_SCHEMA, BoundedDateTimeField, GeoJSONPointField
 from ..idempotency import idempotent
-from ..inputs import validated, validated_query
+from ..inputs import data_validator, validated, validated_query
 from ..pagination import SyncCursorPage
 
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
@@ -216,7 +225,10 @@ class OfferFieldsIn(serializers.Serializer):
     )
     pickup_instructions = serializers.CharField(max_length=2000, allow_blank=True)
     external_ref = serializers.CharField(
-        max_length=100, allow_blank=True, help_text="Your own reference, unique within your organisation."
+        max_length=100,
+        allow_blank=True,
+        help_text="Your own reference, held by at most one live offer (draft, published, exhausted) of "
+        "your organisation; an ended offer keeps it as history and frees it.",
     )
     auto_accept_claims = serializers.BooleanField()
 
@@ -273,6 +285,120 @@ class OfferListQuery(serializers.Serializer):
         return category
 
 
+BULK_ITEM_STATUSES = [(target.value, target.label) for target in bulk.TARGET_STATUSES]
+
+
+def _bulk_status_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=BULK_ITEM_STATUSES,
+        required=False,
+        help_text="published: publish it too (a draft after its changes). withdrawn: withdraw it after "
+        "its changes; nothing happens when no live offer holds the reference.",
+    )
+
+
+def _keyed_by_reference(serializer: serializers.Serializer) -> None:
+    """An item of a batch names its offer by `external_ref`: required, not blank."""
+    field = serializer.fields["external_ref"]
+    field.required, field.default, field.allow_blank = True, empty, False
+    field.help_text = "Your own reference: the key of the item (your live offer holding it, else a new one)."
+
+
+class OfferBulkCreateItemIn(OfferCreateIn):
+    """An item that creates an offer: the fields of POST offers/ (the organisation is the batch's)."""
+
+    organisation = None
+    publish = None
+    status = _bulk_status_field()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _keyed_by_reference(self)
+
+
+class OfferBulkUpdateItemIn(OfferUpdateIn):
+    """An item that changes the live offer holding its reference: any subset of the fields of PATCH."""
+
+    status = _bulk_status_field()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _keyed_by_reference(self)
+
+
+class OfferBulkItemIn(OfferBulkCreateItemIn):
+    """One offer of a batch. When no live offer of yours holds `external_ref`, the item creates one, and
+    the fields required by POST offers/ are required; otherwise it is a change (any subset, as PATCH).
+    Each item is validated on its own: what this schema or a rule refuses is that item's `error`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.required = name == "external_ref"
+
+
+class OfferBulkIn(serializers.Serializer):
+    """Up to 1,000 offers, each keyed by your own `external_ref`."""
+
+    organisation = serializers.IntegerField(
+        required=False, help_text="The offering organisation; optional when you belong to only one."
+    )
+    items = serializers.ListField(child=OfferBulkItemIn(), min_length=1, max_length=bulk.MAX_ITEMS)
+
+
+class OfferBulkEnvelopeIn(serializers.Serializer):
+    """The batch as read: the items are checked later, each on its own (_bulk_item_validator)."""
+
+    organisation = serializers.IntegerField(required=False)
+    items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=bulk.MAX_ITEMS)
+
+
+class OfferBulkResultOut(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in `items`, from 0.")
+    external_ref = serializers.CharField(allow_null=True, help_text="Null when the item had none.")
+    result = serializers.ChoiceField(choices=[bulk.CREATED, bulk.UPDATED, bulk.UNCHANGED, bulk.ERROR])
+    offer = serializers.IntegerField(
+        source="offer_id",
+        allow_null=True,
+        help_text="The offer created or changed (for an error: the live offer the item would have "
+        "changed); null when there is none.",
+    )
+    error = serializers.SerializerMethodField(
+        help_text="For `error`: the problem the item alone would have been answered with (its `status`, "
+        "`code`, `detail` and field `errors`, as POST offers/ or PATCH offers/{id}/ answer); else null."
+    )
+
+    @extend_schema_field({"oneOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "null"}]})
+    def get_error(self, result: bulk.UpsertResult) -> dict | None:
+        return None if result.error is None else problem_of(result.error)
+
+
+class OfferBulkOut(serializers.Serializer):
+    results = OfferBulkResultOut(many=True, help_text="One per item, in the order of `items`.")
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    errors = serializers.IntegerField()
+
+
+def _bulk_item_validator(request):
+    """Each item checked on its own, as POST offers/ (creating) or PATCH offers/{id}/ would check it; one
+    serializer of each kind serves the whole batch (api.inputs.data_validator)."""
+    context = {"request": request}
+    validators = {
+        True: data_validator(OfferBulkCreateItemIn, context=context),
+        False: data_validator(OfferBulkUpdateItemIn, context=context, partial=True),
+    }
+
+    def validate(item, creating: bool) -> dict:
+        try:
+            return validators[creating](item)
+        except serializers.ValidationError as refusal:
+            raise bulk.ItemRefused(refusal) from refusal
+
+    return validate
+
+
 class OfferPhotoIn(serializers.Serializer):
     image = serializers.FileField(help_text="JPEG, PNG or WebP, at most BOUCLE_MAX_PHOTO_BYTES (4 MiB).")
 
@@ -294,7 +420,10 @@ class OfferListView(ListAPIView):
         summary="Your organisations' offers",
         description=(
             "Every offer of your organisations (all offers for the operator), oldest change first: "
-            "store the last `updated_at` and pass it as `updated_since`, or follow `next`, to sync."
+            "store the last `updated_at` and pass it as `updated_since`, or follow `next`, to sync. "
+            "`external_ref` finds at most one live offer (draft, published, exhausted) and the ended ones "
+            "that held the reference before, in that same order (oldest change first): add "
+            "`status=` or read `status` to tell the live one."
         ),
         parameters=[OfferListQuery],
     )
@@ -309,8 +438,10 @@ class OfferListView(ListAPIView):
             "Companies and public authorities only (403 `organisation_kind_cannot_offer`). Created as a "
             "draft, or published when `publish` is true (403 `organisation_not_verified` if your "
             "organisation is not verified yet). A site or category that is unknown, retired or another "
-            "organisation's is a 400 `validation_error` on that field. A duplicate `external_ref` is a "
-            "409 `external_ref_taken` naming the existing `offer_id`. Pieces and pallets count in whole "
+            "organisation's is a 400 `validation_error` on that field. An `external_ref` one of your live "
+            "offers (draft, published, exhausted) already holds is a 409 `external_ref_taken` naming that "
+            "`offer_id`; the reference of an offer that ended (closed, withdrawn, expired) is free again, "
+            "and the ended offer keeps it as history. Pieces and pallets count in whole "
             "numbers; a declared `mass_per_unit_kg` outside the category's plausible range is refused "
             "(400 `validation_error` on that field, naming the range)."
         ),
@@ -324,16 +455,71 @@ class OfferListView(ListAPIView):
             actor=actor_of(request), organisation_id=data.pop("organisation", None), **data
         )
         offer = selectors.offer_get(actor=actor_of(request), offer_id=offer.pk)
-        return Response(offer_out(request, offer), status=status.HTTP_201_CREATED)
+        return created(request, offer_out(request, offer), "offer-detail", offer_id=offer.pk)
+
+
+class OfferBulkView(APIView):
+    @extend_schema(
+        operation_id="offers_bulk",
+        summary="Create or update many offers by your references",
+        description=(
+            "Up to 1,000 offers keyed by your `external_ref`, for an integration syncing its stock. Who may: "
+            "as for POST offers/. Each item, in order: when none of your live offers (draft, published, "
+            "exhausted) holds its reference, it creates one (`created`; the fields of POST offers/); "
+            "otherwise it changes that offer (`updated`, or `unchanged` when nothing differs; the fields "
+            "of PATCH offers/{id}/). `status` in an item publishes it (`published`) or withdraws it "
+            "(`withdrawn`) in the same step. An offer that ended (closed, withdrawn, expired) keeps its "
+            "reference as history, and an item with that reference creates a new offer: that is how a "
+            "withdrawn SKU comes back. Each item is validated and applied on its own, all or nothing for "
+            "that item: an item the schema or a rule refuses (field errors, 409 "
+            "`quantity_below_reserved` when the quantity would drop below what claims reserve and "
+            "handovers collected, `offer_status_conflict`, a reference repeated in the batch...) is "
+            "`error` with the problem it would have had alone, and the others still apply; the answer "
+            "is then 200. Only the batch itself is refused: 400 when `items` is not a list of 1 to 1,000 "
+            "objects, and as POST offers/ for who acts for which organisation. Another organisation's "
+            "references are never read nor touched. Send an `Idempotency-Key` to retry safely: the "
+            "first answer is replayed."
+        ),
+        request=OfferBulkIn,
+        responses={200: OfferBulkOut},
+    )
+    @idempotent
+    def post(self, request):
+        data = validated(OfferBulkEnvelopeIn, request)
+        results = bulk.offers_upsert(
+            actor=actor_of(request),
+            organisation_id=data.get("organisation"),
+            items=data["items"],
+            validate=_bulk_item_validator(request),
+        )
+        counts = {outcome: 0 for outcome in (bulk.CREATED, bulk.UPDATED, bulk.UNCHANGED, bulk.ERROR)}
+        for result in results:
+            counts[result.result] += 1
+        body = {
+            "results": results,
+            "created": counts[bulk.CREATED],
+            "updated": counts[bulk.UPDATED],
+            "unchanged": counts[bulk.UNCHANGED],
+            "errors": counts[bulk.ERROR],
+        }
+        return Response(OfferBulkOut(body).data)
 
 
 class OfferDetailView(GenericAPIView):
     serializer_class = OfferOut
 
-    @extend_schema(operation_id="offers_retrieve", summary="An offer")
+    @extend_schema(
+        operation_id="offers_retrieve",
+        summary="An offer",
+        description=(
+            "With its version in `ETag` (strong, opaque, the same for every reader; it changes whenever "
+            "the offer changes, as `updated_at` does): send it in `If-Match` on PATCH."
+        ),
+        parameters=[ETAG_HEADER],
+    )
     def get(self, request, offer_id: int):
         offer = selectors.offer_get(actor=actor_of(request), offer_id=offer_id)
-        return Response(offer_out(request, offer))
+        return with_etag(Response(offer_out(request, offer)), selectors.offer_version(offer))
 
     @extend_schema(
         operation_id="offers_update",
@@ -344,17 +530,21 @@ class OfferDetailView(GenericAPIView):
             "below what accepted claims reserve and handovers collected: 409 `quantity_below_reserved` with "
             "`reserved_quantity` and `collected_quantity`. Pieces and pallets count in whole numbers; a "
             "declared mass per unit outside the category's plausible range is refused (400, naming the "
-            "range)."
+            "range). With `If-Match`, the change applies only if the offer's current ETag is one of those "
+            "given (checked under the row lock, so two editors cannot both win): 412 "
+            "`precondition_failed` otherwise, and nothing changes. The answer carries the new `ETag`."
         ),
         request=OfferUpdateIn,
-        responses={200: OfferOut},
+        parameters=[IF_MATCH_PARAMETER, ETAG_HEADER],
+        responses={200: OfferOut, 412: PRECONDITION_FAILED_RESPONSE},
     )
     def patch(self, request, offer_id: int):
         actor = actor_of(request)
         offer = selectors.offer_get(actor=actor, offer_id=offer_id)
         data = validated(OfferUpdateIn, request, partial=True)
-        services.offer_update(actor=actor, offer=offer, **data)
-        return Response(offer_out(request, selectors.offer_get(actor=actor, offer_id=offer_id)))
+        services.offer_update(actor=actor, offer=offer, expected_versions=if_match_versions(request), **data)
+        offer = selectors.offer_get(actor=actor, offer_id=offer_id)
+        return with_etag(Response(offer_out(request, offer)), selectors.offer_version(offer))
 
 
 class _OfferTransitionView(APIView):
@@ -456,7 +646,8 @@ class OfferPhotoListView(APIView):
                 errors=[{"field": "image", "code": exc.code, "message": exc.message}],
                 extra=exc.extra,
             )
-        return Response(OfferPhotoOut(photo, context={"request": request}).data, status=201)
+        data = OfferPhotoOut(photo, context={"request": request}).data
+        return created(request, data, "offer-photo", offer_id=offer.pk, photo_id=photo.pk)
 
 
 class OfferPhotoDetailView(APIView):
@@ -483,6 +674,7 @@ class OfferPhotoDetailView(APIView):
 
 urlpatterns = [
     path("offers/", OfferListView.as_view(), name="offers"),
+    path("offers/bulk/", OfferBulkView.as_view(), name="offers-bulk"),
     path("offers/<int:offer_id>/", OfferDetailView.as_view(), name="offer-detail"),
     path("offers/<int:offer_id>/publish/", OfferPublishView.as_view(), name="offer-publish"),
     path("offers/<int:offer_id>/withdraw/", OfferWithdrawView.as_view(), name="offer-withdraw"),

@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +17,7 @@ from organisations import selectors, services
 from organisations.models import Invitation, MembershipRole, Organisation
 
 from ..actors import actor_of
+from ..created import created
 from ..inputs import validated
 from .auth import OrganisationDetailsIn
 from .claims import ReliabilityOut
@@ -89,7 +90,11 @@ class OrganisationListView(ListAPIView):
 
 
 class OrganisationDetailView(APIView):
-    @extend_schema(operation_id="organisations_retrieve", responses=OrganisationDetailOut)
+    @extend_schema(
+        operation_id="organisations_retrieve",
+        summary="An organisation, with how it kept its word on claims",
+        responses=OrganisationDetailOut,
+    )
     def get(self, request, organisation_id: int):
         organisation = selectors.organisation_get(actor=actor_of(request), organisation_id=organisation_id)
         return Response(OrganisationDetailOut(organisation).data)
@@ -183,7 +188,7 @@ class InvitationListView(ListAPIView):
         selectors.organisation_get(actor=actor, organisation_id=organisation_id)
         data = validated(InvitationCreateIn, request)
         invitation = services.invitation_create(actor=actor, organisation_id=organisation_id, **data)
-        return Response(InvitationOut(invitation).data, status=status.HTTP_201_CREATED)
+        return created(request, InvitationOut(invitation).data)  # no route of its own
 
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from organisations import selectors, services
 from organisations.models import Site
 
 from ..actors import actor_of
+from ..created import created
 from ..fields import GeoJSONPointField
 from ..idempotency import idempotent
 from ..inputs import validated
@@ -93,7 +94,7 @@ class SiteListView(ListAPIView):
         site = services.site_create(
             actor=actor_of(request), organisation_id=data.pop("organisation", None), **data
         )
-        return Response(SiteOut(site).data, status=status.HTTP_201_CREATED)
+        return created(request, SiteOut(site).data, "site-detail", site_id=site.pk)
 
 
 class SiteDetailView(GenericAPIView):
@@ -102,7 +103,7 @@ class SiteDetailView(GenericAPIView):
     def _site(self, request, site_id: int) -> Site:
         return selectors.site_get(actor=actor_of(request), site_id=site_id)
 
-    @extend_schema(operation_id="sites_retrieve")
+    @extend_schema(operation_id="sites_retrieve", summary="A site")
     def get(self, request, site_id: int):
         return Response(SiteOut(self._site(request, site_id)).data)
 
@@ -119,7 +120,11 @@ class SiteDetailView(GenericAPIView):
         site = services.site_update(actor=actor_of(request), site=site, **data)
         return Response(SiteOut(site).data)
 
-    @extend_schema(operation_id="sites_destroy", responses={204: None})
+    @extend_schema(
+        operation_id="sites_destroy",
+        summary="Remove a site (kept as retired when offers or needs point to it)",
+        responses={204: None},
+    )
     def delete(self, request, site_id: int):
         services.site_delete(actor=actor_of(request), site=self._site(request, site_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     # Login lockout of the API, the dashboard and the admin (config.login_guard).
     "axes",
     # Domain, lowest layer first: core ← inventory, territories ← organisations ← exchange ← claims
-    # ← matching ← impact ← demo ← api. No domain package imports api or web.
+    # ← matching ← impact ← integrations ← demo ← api. No domain package imports api or web.
     "core",
     "inventory",
     "territories",
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "claims",
     "matching",
     "impact",
+    "integrations",
     "demo",
     "api",
     "web",
@@ -161,6 +162,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = BOUCLE_MAX_REQUEST_BYTES
 BOUCLE_MAX_JSON_DEPTH = env_int("BOUCLE_MAX_JSON_DEPTH", 32)
 # Largest offer photo accepted (413 above); JPEG, PNG and WebP only, at most 8 per offer.
 BOUCLE_MAX_PHOTO_BYTES = env_int("BOUCLE_MAX_PHOTO_BYTES", 4 * 1024 * 1024)
+# Stock files sent to POST imports/ (CSV or XLSX): largest accepted (413 above; a request is bounded by
+# BOUCLE_MAX_REQUEST_BYTES too), and most rows (400 above), so that one file stays one worker's minutes.
+BOUCLE_IMPORT_MAX_BYTES = env_int("BOUCLE_IMPORT_MAX_BYTES", 4 * 1024 * 1024)
+BOUCLE_IMPORT_MAX_ROWS = env_int("BOUCLE_IMPORT_MAX_ROWS", 50_000)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -171,6 +176,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = BASE_DIR / ".local" / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Boucle <no-reply@boucle.localhost>")
 BOUCLE_OPERATOR_EMAIL = env_str("BOUCLE_OPERATOR_EMAIL", "operateur@boucle.localhost")
+# The client people use (web or mobile app): links in e-mail notifications point there, never to API
+# routes (claims/notifications.py: /claims/{id}, /handovers/{id}).
+BOUCLE_CLIENT_URL = env_str("BOUCLE_CLIENT_URL", "http://localhost:3000").rstrip("/")
 # Largest radius a need may cover (metres); the database refuses more than 100 km whatever this says.
 BOUCLE_MATCH_MAX_RADIUS_M = env_int("BOUCLE_MATCH_MAX_RADIUS_M", 100_000)
 # A site must lie in one of the loaded communes (territories/rules.py), or its handovers would count in
@@ -209,6 +217,28 @@ BOUCLE_AUTO_ACCEPT_STRIKE_DAYS = env_int("BOUCLE_AUTO_ACCEPT_STRIKE_DAYS", 30)
 # 0: the header is ignored and the client is the connection's peer. Every rate limit, the login lockout
 # and the logs take the client's address from it (config.client_ip).
 BOUCLE_TRUSTED_PROXIES = env_int("BOUCLE_TRUSTED_PROXIES", 0)
+
+# Webhook URLs (integrations/ssrf.py): Boucle sends only to public addresses. True lets loopback through
+# too (127.0.0.0/8, ::1, localhost), for tests and local development; never private or metadata ranges.
+BOUCLE_WEBHOOKS_ALLOW_LOOPBACK = env_bool("BOUCLE_WEBHOOKS_ALLOW_LOOPBACK", False)
+# Delivery (integrations/services.py): bounded connect and read times and the part of an answer kept,
+# the waits between attempts after a failure (about three days in all, each ±20 %), how long a worker
+# holds a message it is sending (a killed worker's message is sent again after it), and how often the
+# sweep catches up on events and messages a stopped Redis or worker left behind.
+BOUCLE_WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_int("BOUCLE_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5)
+BOUCLE_WEBHOOK_READ_TIMEOUT_SECONDS = env_int("BOUCLE_WEBHOOK_READ_TIMEOUT_SECONDS", 10)
+BOUCLE_WEBHOOK_RESPONSE_CAP_BYTES = env_int("BOUCLE_WEBHOOK_RESPONSE_CAP_BYTES", 2048)
+BOUCLE_WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+    int(value)
+    for value in env_list(
+        "BOUCLE_WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,300,1800,7200,18000,36000,50400,72000,86400"
+    )
+]
+BOUCLE_WEBHOOK_LEASE_SECONDS = env_int("BOUCLE_WEBHOOK_LEASE_SECONDS", 60)
+BOUCLE_WEBHOOK_SWEEP_SECONDS = env_int("BOUCLE_WEBHOOK_SWEEP_SECONDS", 30)
+# A secret rotation: hours the previous secret keeps signing alongside the new one (default, most).
+BOUCLE_WEBHOOK_ROTATION_OVERLAP_HOURS = env_int("BOUCLE_WEBHOOK_ROTATION_OVERLAP_HOURS", 24)
+BOUCLE_WEBHOOK_ROTATION_MAX_OVERLAP_HOURS = 7 * 24
 
 # API rate limits (api.throttling), "count/period" (300/min, 5/15min, 100/h; "none": no limit), in
 # Redis. Every request spends from its client address's budget and from its caller's: a person's, an API
@@ -315,6 +345,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
         "api.schema.add_links",
+        "api.schema.add_location_headers",
         "api.schema.add_time_zone_component",
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -344,12 +375,27 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A request must not hang when Redis is down: publishing gives up after a couple of quick retries (the
+# change is committed; each consumer's periodic sweep finds what could not be enqueued).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    "socket_connect_timeout": 2,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Time limits of a task, seconds: at the soft one the task gets SoftTimeLimitExceeded (its transaction
 # rolls back; periodic work resumes at its next run), at the hard one the worker process running it is
-# replaced. The daily digests and the monthly reports legitimately run longer.
+# replaced. The daily digests, the monthly reports and file imports legitimately run longer.
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TASK_ANNOTATIONS = {
@@ -357,7 +403,11 @@ CELERY_TASK_ANNOTATIONS = {
         "soft_time_limit": max(1800, CELERY_TASK_SOFT_TIME_LIMIT),
         "time_limit": max(1860, CELERY_TASK_TIME_LIMIT),
     }
-    for name in ("matching.tasks.send_match_digests", "impact.tasks.build_monthly_reports")
+    for name in (
+        "matching.tasks.send_match_digests",
+        "impact.tasks.build_monthly_reports",
+        "exchange.tasks.process_offer_import",  # up to BOUCLE_IMPORT_MAX_ROWS rows
+    )
 }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "boucle")
 CELERY_TIMEZONE = TIME_ZONE
@@ -377,10 +427,18 @@ CELERY_BEAT_SCHEDULE["matching-send-digests"] = {
     "schedule": crontab(hour=7, minute=0),  # CELERY_TIMEZONE: Europe/Paris
 }
 CELERY_BEAT_SCHEDULE["matching-expire-needs"] = {"task": "matching.tasks.expire_needs", "schedule": 900.0}
+CELERY_BEAT_SCHEDULE["claims-send-notification-digests"] = {
+    "task": "claims.tasks.send_notification_digests",
+    "schedule": crontab(hour=7, minute=15),  # one e-mail per person in daily mode, Europe/Paris
+}
 CELERY_BEAT_SCHEDULE["claims-expire-no-shows"] = {"task": "claims.tasks.expire_no_shows", "schedule": 900.0}
 CELERY_BEAT_SCHEDULE["claims-remind-overdue-loans"] = {
     "task": "claims.tasks.remind_overdue_loans",
     "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["integrations-deliver-webhooks"] = {
+    "task": "integrations.tasks.deliver_due",
+    "schedule": float(BOUCLE_WEBHOOK_SWEEP_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["claims-confirm-handovers-tacitly"] = {
     "task": "claims.tasks.confirm_handovers_tacitly",

@@ -28,3 +28,5 @@ WHITENOISE_AUTOREFRESH = True
 BOUCLE_RATES = dict.fromkeys(BOUCLE_RATES, "100000/min")  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": BOUCLE_RATES}  # noqa: F405
 BOUCLE_LOGIN_FAILURES_ACCOUNT_IP = BOUCLE_LOGIN_FAILURES_ACCOUNT = BOUCLE_LOGIN_FAILURES_IP = "100000/min"
+# Whatever a developer's .env says: tests that deliver to a server on loopback turn it on themselves.
+BOUCLE_WEBHOOKS_ALLOW_LOOPBACK = False

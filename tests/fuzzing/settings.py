@@ -8,3 +8,7 @@ from config.settings.base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
+# Schemathesis may register a webhook to some public address: a delivery attempt (eager, in the request)
+# gives up at once rather than holding a worker for the default timeouts.
+BOUCLE_WEBHOOK_CONNECT_TIMEOUT_SECONDS = 1
+BOUCLE_WEBHOOK_READ_TIMEOUT_SECONDS = 1

@@ -1,0 +1,1 @@
+"""Outgoing integrations (webhooks). Not a Django app yet: `ssrf` is the rule on where Boucle may send."""
