@@ -46,6 +46,7 @@ CONSUMER = "integrations.webhooks"
 FAN_OUT_LOCK = 0x77E6_400B  # pg_advisory_xact_lock key: one fan-out at a time, in event order
 MAX_ENDPOINTS_PER_ORGANISATION = 10
 JITTER = 0.2
+FAN_OUT_BATCH = 500  # events handled per fan-out transaction
 
 
 def _event(name: str, endpoint: WebhookEndpoint, actor: Actor, **payload) -> None:
@@ -245,7 +246,7 @@ def _enqueue_after_commit(delivery_ids: list[int]) -> None:
 
 
 @transaction.atomic
-def events_fan_out(*, limit: int = 500) -> int:
+def events_fan_out(*, limit: int = FAN_OUT_BATCH) -> int:
     """Turn the outbox's pending webhook events into messages, oldest first. Returns how many events
     were handled; safe to run concurrently (one at a time holds the lock, the others wait their turn)."""
     with connection.cursor() as cursor:

@@ -13,7 +13,7 @@ from . import selectors, services
 def fan_out_events(event_id: int | None = None) -> int:
     """Every pending webhook event, not only `event_id` (the one whose commit triggered this run)."""
     handled = total = services.events_fan_out()
-    while handled == 500:
+    while handled == services.FAN_OUT_BATCH:  # a full batch: there may be more
         handled = services.events_fan_out()
         total += handled
     return total
