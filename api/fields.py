@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import date, datetime
+from typing import TypedDict
 
 from django.contrib.gis.geos import Point
 from django.utils.dateparse import parse_datetime
@@ -14,6 +15,17 @@ from rest_framework import serializers
 
 from core.errors import InvalidInput
 from impact.query import time_zone_get
+
+
+class DecimalPlaces(TypedDict):
+    """The digits of a DecimalField, spread into it (`DecimalField(**QUANTITY)`)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+QUANTITY = DecimalPlaces(max_digits=14, decimal_places=3)  # the column of Offer.quantity and its kin
+LEDGER_DECIMAL = DecimalPlaces(max_digits=16, decimal_places=3)  # the ledger's masses and CO2e
 
 POINT_SCHEMA = {
     "type": "object",

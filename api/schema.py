@@ -1,6 +1,9 @@
 """OpenAPI generation (drf-spectacular): authentication schemes (`security: []` on the routes anyone may
 call), a summary on every operation, the one error shape and the error statuses each operation can answer,
-the Idempotency-Key header, and a schema whose text does not depend on the server's language."""
+the Idempotency-Key header, and a schema whose text does not depend on the server's language.
+
+Long because every hook drf-spectacular calls (authentication extensions, the problem responses,
+the pre- and post-processing hooks) must be registered from one module that the settings name."""
 
 from __future__ import annotations
 

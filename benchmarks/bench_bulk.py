@@ -19,7 +19,9 @@ system calls it, against a small database of its own (no million-offer data set 
    - the nightly sync: 5,000 SKUs in 5 batches of 1,000, 80 % unchanged, 15 % updated, 5 % new,
      shuffled, each item the SKU's whole record (as an ERP sends it), 4,750 of them loaded before.
 4. Prints a summary and writes benchmarks/results/bulk-<timestamp>.json.
-"""
+
+
+Long because a benchmark is one script to read top to bottom: data set, floors, runs and report."""
 
 from __future__ import annotations
 

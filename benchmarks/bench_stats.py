@@ -17,7 +17,9 @@ and runs `rebuild_rollups` (impact.rollups.rollups_rebuild) before committing. B
 rollups; the figures of both are in the result.
 
 With `base_url`, each request goes over HTTP (keep-alive, one client) with `auth_header` (default: a JWT
-of a bench operator account made here); without, the selectors are called directly."""
+of a bench operator account made here); without, the selectors are called directly.
+
+Long because a benchmark is one script to read top to bottom: data set, floors, runs and report."""
 
 from __future__ import annotations
 

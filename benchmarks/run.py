@@ -10,7 +10,9 @@
    gunicorn (2 workers) and keep-alive clients, one client then several at once; (c) the naive query
    that filters and orders on a computed ST_Distance. Then matching (benchmarks/bench_matching.py).
 3. Prints a summary and writes benchmarks/results/search-<timestamp>.json.
-"""
+
+
+Long because a benchmark is one script to read top to bottom: data set, floors, runs and report."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from django.utils.translation import gettext as _
 from core.errors import InvalidInput
 from exchange.models import Offer, OfferMode
 from exchange.rules import offer_mass_for
-from inventory.models import MASS_UNITS_KG, Category, EmissionFactor, FactorBasis, Unit
+from inventory.models import Category, EmissionFactor, FactorBasis, Unit
 from inventory.plausibility import plausible_mass_range
 from inventory.selectors import FALLBACK_CATEGORY_KEY, current_factor_version, factor_for
 
@@ -72,19 +72,14 @@ class LedgerFigures:
     mode: str = "donation"
 
 
-def declared_mass_per_unit_kg(offer: Offer) -> Decimal | None:
-    return offer.mass_per_unit_kg if offer.mass_per_unit_kg is not None else MASS_UNITS_KG.get(offer.unit)
-
-
 def mass_of(offer: Offer, quantity: Decimal) -> tuple[Decimal, str] | None:
-    """(mass_kg, method) of `quantity` units of the offer without weighing, or None when unknown."""
-    per_unit = declared_mass_per_unit_kg(offer)
-    if per_unit is not None:
-        return _kg(quantity * per_unit), MassMethod.DECLARED
+    """(mass_kg, method) of `quantity` units of the offer without weighing, or None when unknown: the
+    offer's mass as exchange.rules computes it, declared unless it comes from the category's typical
+    mass."""
     estimate = offer_mass_for(offer, quantity)
-    if estimate.mass_kg is not None:
-        return estimate.mass_kg, MassMethod.ESTIMATED if estimate.is_estimated else MassMethod.DECLARED
-    return None
+    if estimate.mass_kg is None:
+        return None
+    return estimate.mass_kg, MassMethod.ESTIMATED if estimate.is_estimated else MassMethod.DECLARED
 
 
 def _item_mass_kg(*categories: Category) -> Decimal | None:

@@ -47,8 +47,9 @@ from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 from exchange.models import Offer
-from exchange.selectors import offer_exact_location_ids, offer_exact_location_q
+from exchange.selectors import offer_owned_by, offers_owned_q
 from inventory.models import Category
+from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
 
 from .models import (
@@ -89,7 +90,7 @@ def location_revealed_at(*, accepted_at: datetime, available_from: datetime, aut
 
 def offer_ids_with_exact_location_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[int]:
     """Offers whose exact place, address and contact the actor may see because one of its organisations
-    holds a claim on them that reveals it. Owners are handled by exchange.selectors."""
+    holds a claim on them that reveals it: the claims half of `offer_exact_location_q`."""
     return (
         Claim.objects.filter(claims_revealing_location(now=now), organisation_id__in=actor.organisation_ids)
         .values_list("offer_id", flat=True)
@@ -97,27 +98,46 @@ def offer_ids_with_exact_location_for(*, actor: Actor, now: datetime | None = No
     )
 
 
+def offer_exact_location_q(*, actor: Actor, now: datetime | None = None) -> Q:
+    """The rule, on Offer, and its one definition: the actor sees the offer's exact place, address,
+    contact and pickup instructions when the offer is its own organisations' or one of them holds a
+    claim on it that reveals the place. Everyone else, the operator included, sees the site's stable
+    approximate point. `offers_shown_exactly` (Python) and `offer_exact_location_visible` (SQL) derive
+    from it."""
+    return offers_owned_q(actor=actor) | Q(pk__in=offer_ids_with_exact_location_for(actor=actor, now=now))
+
+
 def offers_shown_exactly(*, actor: Actor, offers: Iterable[Offer]) -> set[int]:
-    """Which of `offers` the actor sees at their exact place, with address, contact and pickup
-    instructions: its own organisations' offers, and those on which it holds a revealing claim. One
-    query, none when every offer is the actor's own."""
+    """`offer_exact_location_q` for offers already loaded: which of `offers` the actor sees exactly.
+    One query, none when every offer is the actor's own."""
     offers = list(offers)
-    foreign = [o.pk for o in offers if o.organisation_id not in actor.organisation_ids]
-    granted: Iterable[int] = (
-        offer_ids_with_exact_location_for(actor=actor).filter(offer_id__in=foreign) if foreign else ()
+    own = {o.pk for o in offers if offer_owned_by(actor=actor, offer=o)}
+    foreign = [o.pk for o in offers if o.pk not in own]
+    if not foreign or not actor.organisation_ids:
+        return own
+    granted = Offer.objects.filter(offer_exact_location_q(actor=actor), pk__in=foreign).values_list(
+        "pk", flat=True
     )
-    return offer_exact_location_ids(actor=actor, offers=offers, granted_offer_ids=granted)
+    return own | set(granted)
 
 
 def offer_exact_location_visible(*, actor: Actor) -> Expression:
-    """The same decision as `offers_shown_exactly`, as a boolean SQL expression on Offer, for queries
-    that pick the location in the database (search)."""
+    """`offer_exact_location_q` as a boolean SQL expression on Offer, for queries that pick the
+    location in the database (search)."""
     if not actor.organisation_ids:
         return Value(False)
-    exact = offer_exact_location_q(
-        actor=actor, granted_offer_ids=offer_ids_with_exact_location_for(actor=actor)
+    return Case(
+        When(offer_exact_location_q(actor=actor), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
     )
-    return Case(When(exact, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+
+def claim_pickup_shown(*, actor: Actor, claim: Claim) -> bool:
+    """The rule, for one claim read through `claims_visible_to` (whose `location_shown` annotation is
+    `claims_revealing_location`): its two parties see the pickup place and contacts while it reveals."""
+    party = actor.is_member(claim.organisation_id) or actor.is_member(claim.offer.organisation_id)
+    return bool(party and claim.location_shown)
 
 
 def broken_after_reveal() -> Q:
@@ -427,7 +447,7 @@ def handovers_list(
         category = Category.objects.filter(pk=category_id).first()
         if category is None:
             return qs.none()
-        qs = qs.filter(Q(category__path=category.path) | Q(category__path__startswith=f"{category.path}/"))
+        qs = qs.filter(category_subtree_q([category.path], prefix="category__"))
     return qs
 
 

@@ -3,7 +3,9 @@
 `seed()` creates each offer once, keyed by its `external_ref` within its organisation (running it again
 changes nothing), through the same services as the API, acting as the platform. Most offers are
 published; the unverified builder only has drafts; one offer's window ended a week ago and the expiry
-service has expired it. Needs the organisations and sites of demo/scenario.py and the catalogue."""
+service has expired it. Needs the organisations and sites of demo/scenario.py and the catalogue.
+
+Long because it is data: the demo offers listed one by one, as a reader of the scenario expects."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -143,10 +143,10 @@ def offers_upsert(
             to_update.append(item)
 
     alone = []  # items whose batch write the live-reference index refused
-    if not _insert([item.offer for item in to_insert], now):
+    if not _insert([_to_write(item) for item in to_insert], now):
         alone += to_insert
         to_insert = []
-    if not _update([item.offer for item in to_update], now):
+    if not _update([_to_write(item) for item in to_update], now):
         alone += to_update
         to_update = []
     written = sorted(to_insert + to_update, key=lambda item: item.index)
@@ -155,7 +155,7 @@ def offers_upsert(
     )
     for item in written:
         result = CREATED if item.current is None else UPDATED
-        results[item.index] = UpsertResult(item.index, item.ref, result, item.offer.pk)
+        results[item.index] = UpsertResult(item.index, item.ref, result, _to_write(item).pk)
     for item in sorted(alone, key=lambda item: item.index):
         results[item.index] = _upsert_alone(actor, organisation, item, validate)
     return [results[index] for index in range(len(items))]
@@ -229,11 +229,33 @@ _POINTS = ("location", "public_location")
 _GEOGRAPHY = ("location", "public_location")
 
 
+def _to_write(item: _Item) -> Offer:
+    """The offer an item read and checked will write (set for every item that reaches the writes)."""
+    if item.offer is None:
+        raise RuntimeError(f"item {item.index} reached the writes without an offer")
+    return item.offer
+
+
+def _column(name: str) -> models.Field:
+    """The concrete field of Offer behind `name` (every name the writes use is a column)."""
+    column = Offer._meta.get_field(name)
+    if not isinstance(column, models.Field):
+        raise TypeError(f"Offer.{name} is not a column")
+    return column
+
+
+def _column_name(name: str) -> str:
+    column = _column(name).column
+    if column is None:
+        raise TypeError(f"Offer.{name} has no column")
+    return column
+
+
 def _unnest(names: Sequence[str], offers: list[Offer]) -> tuple[str, list[str], list[list[Any]]]:
     """`unnest(%s::type[], …) AS v(column, …)`, the value of each column in v (geography travels as
     hex EWKB text), and one array parameter per column: a statement of fixed size, whatever the
     number of offers, that PostgreSQL parses once."""
-    fields = [Offer._meta.get_field(name) for name in names]
+    fields = [_column(name) for name in names]
     casts, values, arrays = [], [], []
     for f in fields:
         if f.name in _GEOGRAPHY:
@@ -252,7 +274,7 @@ def _unnest(names: Sequence[str], offers: list[Offer]) -> tuple[str, list[str], 
             casts.append(f"%s::{f.db_type(connection)}[]")
             values.append(f"v.{f.column}")
             arrays.append([getattr(offer, f.attname) for offer in offers])
-    source = f"unnest({', '.join(casts)}) AS v({', '.join(f.column for f in fields)})"
+    source = f"unnest({', '.join(casts)}) AS v({', '.join(_column_name(f.name) for f in fields)})"
     return source, values, arrays
 
 
@@ -270,7 +292,7 @@ def _insert(offers: list[Offer], now: dt.datetime) -> bool:
         if not f.primary_key and f.name != "search_vector"  # a trigger writes it
     ]
     source, values, arrays = _unnest(names, offers)
-    columns = ", ".join(Offer._meta.get_field(name).column for name in names)
+    columns = ", ".join(_column_name(name) for name in names)
     sql = (
         f"INSERT INTO {Offer._meta.db_table} ({columns}) "
         f"SELECT {', '.join(values)} FROM {source} RETURNING id"
@@ -299,7 +321,7 @@ def _update(offers: list[Offer], now: dt.datetime) -> bool:
     for offer in offers:
         offer.updated_at = now
     source, values, arrays = _unnest(["id", *_CHANGED_FIELDS], offers)
-    columns = [Offer._meta.get_field(name).column for name in _CHANGED_FIELDS]
+    columns = [_column_name(name) for name in _CHANGED_FIELDS]
     assignments = [f"{column} = {value}" for column, value in zip(columns, values[1:], strict=True)]
     assignments += [
         f"{point} = CASE WHEN o.site_id = v.site_id THEN o.{point} ELSE s.{point} END" for point in _POINTS
@@ -336,9 +358,9 @@ def _upsert_alone(
         with transaction.atomic():
             result, offer_id = _upsert_one(actor, organisation.pk, item.raw, current, validate)
     except ItemRefused as refusal:
-        return UpsertResult(item.index, item.ref, ERROR, (current or {}).get("pk"), refusal.problem)
+        return UpsertResult(item.index, item.ref, ERROR, current["pk"] if current else None, refusal.problem)
     except DomainError as error:
-        return UpsertResult(item.index, item.ref, ERROR, (current or {}).get("pk"), error)
+        return UpsertResult(item.index, item.ref, ERROR, current["pk"] if current else None, error)
     return UpsertResult(item.index, item.ref, result, offer_id)
 
 
@@ -346,7 +368,7 @@ def _upsert_one(
     actor: Actor,
     organisation_id: int,
     raw: Mapping[str, Any],
-    current: dict[str, Any] | None,
+    current: Mapping[str, Any] | None,
     validate: Validator | None,
 ) -> tuple[str, int | None]:
     wants_withdrawal = isinstance(raw, Mapping) and raw.get("status") == OfferStatus.WITHDRAWN

@@ -1,13 +1,16 @@
-"""What may change in which status, and the derived quantities of an offer. Pure: no database access."""
+"""What may change in which status, and the derived quantities of an offer (its mass has its one home
+here). Pure: no database access."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from inventory.models import MASS_UNITS_KG
+from inventory.models import MASS_UNITS_KG, Category
 
 from .models import Offer, OfferStatus
+
+GRAM = Decimal("0.001")
 
 # Statuses in which people other than the owner may see an offer: it has been public once.
 PUBLIC_STATUSES = (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED, OfferStatus.CLOSED, OfferStatus.EXPIRED)
@@ -47,15 +50,49 @@ def implied_mass_per_unit_kg(unit: str) -> Decimal | None:
     return MASS_UNITS_KG.get(unit)
 
 
-def offer_mass_for(offer: Offer, quantity: Decimal) -> MassEstimate:
-    """Mass of `quantity` units of the offer: declared (or implied) mass per unit first, else the
-    category's typical mass when the offer counts in the category's own unit, else unknown."""
-    if offer.mass_per_unit_kg is not None:
-        return MassEstimate((quantity * offer.mass_per_unit_kg).quantize(Decimal("0.001")), False)
+def offer_mass_per_unit_kg(offer: Offer) -> MassEstimate:
+    """The one home of an offer's mass (mass_sql below is its SQL twin): the mass of one unit is the
+    donor's declared mass per unit, else the mass its unit implies (1 for kg, 1000 for t), else the
+    category's typical mass when the offer counts in the category's own unit (an estimate), else
+    unknown."""
+    declared = offer.mass_per_unit_kg
+    if declared is None:
+        declared = MASS_UNITS_KG.get(offer.unit)
+    if declared is not None:
+        return MassEstimate(declared, False)
     category = offer.category
     if category.typical_mass_kg is not None and offer.unit == category.default_unit:
-        return MassEstimate((quantity * category.typical_mass_kg).quantize(Decimal("0.001")), True)
+        return MassEstimate(category.typical_mass_kg, True)
     return MassEstimate(None, False)
+
+
+def mass_kg_rounded(value: Decimal) -> Decimal:
+    """A mass to the gram, half up (as PostgreSQL's round(numeric, 3) does)."""
+    return value.quantize(GRAM, rounding=ROUND_HALF_UP)
+
+
+def offer_mass_for(offer: Offer, quantity: Decimal) -> MassEstimate:
+    """Mass of `quantity` units of the offer (offer_mass_per_unit_kg), to the gram, half up."""
+    per_unit = offer_mass_per_unit_kg(offer)
+    if per_unit.mass_kg is None:
+        return per_unit
+    return MassEstimate(mass_kg_rounded(quantity * per_unit.mass_kg), per_unit.is_estimated)
+
+
+def mass_per_unit_sql(offer: str, category: str) -> str:
+    """offer_mass_per_unit_kg as an SQL expression over the aliases of an Offer row and its Category row,
+    with column names from the models and units from MASS_UNITS_KG; NULL when unknown."""
+    declared = Offer._meta.get_field("mass_per_unit_kg").column
+    unit = f"{offer}.{Offer._meta.get_field('unit').column}"
+    typical = Category._meta.get_field("typical_mass_kg").column
+    default_unit = Category._meta.get_field("default_unit").column
+    implied = " ".join(
+        f"WHEN '{code}' THEN {kg}" for code, kg in MASS_UNITS_KG.items() if str(code).isalpha()
+    )
+    return (
+        f"COALESCE({offer}.{declared}, CASE {unit} {implied} END, "
+        f"CASE WHEN {unit} = {category}.{default_unit} THEN {category}.{typical} END)"
+    )
 
 
 def status_after_quantity_change(offer: Offer) -> str:

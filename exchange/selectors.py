@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
 from typing import TypedDict
 
 from django.db.models import Q, QuerySet
@@ -14,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 from inventory.models import Category
+from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
 
 from .models import Offer, OfferPhoto
@@ -66,7 +66,7 @@ def offers_of_organisations(*, actor: Actor, filters: OfferFilters | None = None
         qs = qs.filter(status=filters["status"])
     if "category" in filters:
         path = filters["category"].path
-        qs = qs.filter(Q(category__path=path) | Q(category__path__startswith=f"{path}/"))
+        qs = qs.filter(category_subtree_q([path], prefix="category__"))
     if "site" in filters:
         qs = qs.filter(site_id=filters["site"])
     if "organisation" in filters:
@@ -78,21 +78,15 @@ def offers_of_organisations(*, actor: Actor, filters: OfferFilters | None = None
     return qs
 
 
-def offer_exact_location_ids(
-    *, actor: Actor, offers: Iterable[Offer], granted_offer_ids: Iterable[int] = ()
-) -> set[int]:
-    """Which of `offers` the actor may see at their exact place, with address, contact and pickup
-    instructions: its own organisations' offers, plus `granted_offer_ids` (offers on which the actor
-    holds a claim that reveals the place: the claims layer decides, see claims/selectors.py, which is
-    where callers go). Everyone else, the operator included, sees the site's stable approximate point."""
-    granted = set(granted_offer_ids)
-    own = actor.organisation_ids
-    return {offer.pk for offer in offers if offer.organisation_id in own or offer.pk in granted}
+def offers_owned_q(*, actor: Actor) -> Q:
+    """On Offer: the offers of the actor's own organisations. Purely "own organisation"; who else sees
+    an offer's exact place is decided by claims/selectors.py, the rule's one home, which uses this."""
+    return Q(organisation_id__in=actor.organisation_ids)
 
 
-def offer_exact_location_q(*, actor: Actor, granted_offer_ids: QuerySet[int]) -> Q:
-    """`offer_exact_location_ids` as a condition on Offer, for queries that decide in the database."""
-    return Q(organisation_id__in=actor.organisation_ids) | Q(pk__in=granted_offer_ids)
+def offer_owned_by(*, actor: Actor, offer: Offer) -> bool:
+    """`offers_owned_q` for one offer already loaded, without a query."""
+    return offer.organisation_id in actor.organisation_ids
 
 
 def offer_photo_get(*, actor: Actor, offer_id: int, photo_id: int) -> OfferPhoto:

@@ -23,9 +23,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from claims.models import Claim, Handover
+
 from .diverted import loan_sql
 from .query import StatsQuery
-from .sql import Sql, fetch, ledger_where
+from .sql import Sql, fetch, ledger_where, table
 
 DAY_SECONDS = 86_400
 ITEM_DAYS = Decimal("0.01")
@@ -41,7 +43,7 @@ def _loan_rows(query: StatsQuery, group_column: str, now: datetime) -> Sql:
             SELECT h.claim_id, {group_column} AS g, h.collected_at, h.quantity,
                    CASE WHEN h.reverses_id IS NULL THEN 1 ELSE -1 END AS n,
                    c.returned_at, c.loan_due_at, COALESCE(c.returned_at, %s) AS back
-            FROM claims_handover h JOIN claims_claim c ON c.id = h.claim_id
+            FROM {table(Handover)} h JOIN {table(Claim)} c ON c.id = h.claim_id
             WHERE {loan_sql("h")}""",
             [now],
         )

@@ -7,36 +7,30 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from claims.models import ClaimStatus
-from exchange.models import OfferStatus
-from matching.models import Need, NeedStatus
+from claims.models import Claim, ClaimStatus
+from exchange.models import Offer, OfferStatus
+from exchange.rules import mass_per_unit_sql
+from inventory.models import Category
+from matching.models import Match, Need, NeedStatus
+from organisations.models import Organisation, Site
+from territories.models import Territory
 
 from .query import StatsQuery
-from .sql import Sql, fetch
+from .sql import Sql, fetch, table
 
 CLAIM_WINDOW_DAYS = 7
 TAKEN_STATUSES = [ClaimStatus.ACCEPTED.value, ClaimStatus.COLLECTED.value]
 
-# Mass of one unit, as exchange.rules.offer_mass_for estimates it: declared, implied by a mass unit, else
-# the category's typical mass when the offer counts in the category's unit; NULL when unknown.
-_MASS_PER_UNIT = (
-    "COALESCE(o.mass_per_unit_kg, CASE o.unit WHEN 'kg' THEN 1 WHEN 't' THEN 1000 END, "
-    "CASE WHEN o.unit = c.default_unit THEN c.typical_mass_kg END)"
-)
+# Mass of one unit (exchange.rules, the one home of an offer's mass); NULL when unknown.
+_MASS_PER_UNIT = mass_per_unit_sql("o", "c")
 
 
 def _offer_where(query: StatsQuery) -> Sql:
     conditions, params = [], []
-    scope = query.scope
-    if not scope.everything:
-        parts = []
-        if scope.territory_ids:
-            parts.append("s.territory_id = ANY(%s)")
-            params.append(sorted(scope.territory_ids))
-        if scope.organisation_ids:
-            parts.append("o.organisation_id = ANY(%s)")
-            params.append(sorted(scope.organisation_ids))
-        conditions.append(f"({' OR '.join(parts)})" if parts else "FALSE")
+    if not query.scope.everything:
+        text, scope_params = query.scope.sql(territory="s.territory_id", parties=("o.organisation_id",))
+        conditions.append(text)
+        params += scope_params
     if query.territory is not None:
         conditions.append("s.territory_id = %s")
         params.append(query.territory.pk)
@@ -50,9 +44,9 @@ def _offer_where(query: StatsQuery) -> Sql:
 
 
 _OFFER_FROM = (
-    " FROM exchange_offer o JOIN inventory_category c ON c.id = o.category_id "
-    "JOIN organisations_site s ON s.id = o.site_id "
-    "JOIN organisations_organisation org ON org.id = o.organisation_id"
+    f" FROM {table(Offer)} o JOIN {table(Category)} c ON c.id = o.category_id "
+    f"JOIN {table(Site)} s ON s.id = o.site_id "
+    f"JOIN {table(Organisation)} org ON org.id = o.organisation_id"
 )
 
 
@@ -61,11 +55,11 @@ def _published(query: StatsQuery) -> dict:
         Sql(
             f"""WITH p AS (
               SELECT o.published_at, o.quantity, {_MASS_PER_UNIT} AS per_unit,
-                (SELECT SUM(cl.quantity) FROM claims_claim cl WHERE cl.offer_id = o.id
+                (SELECT SUM(cl.quantity) FROM {table(Claim)} cl WHERE cl.offer_id = o.id
                    AND cl.status = ANY(%s)
                    AND cl.created_at < o.published_at + interval '{CLAIM_WINDOW_DAYS} days')
                    AS claimed_early,
-                (SELECT MIN(cl.created_at) FROM claims_claim cl WHERE cl.offer_id = o.id) AS first_claim
+                (SELECT MIN(cl.created_at) FROM {table(Claim)} cl WHERE cl.offer_id = o.id) AS first_claim
               {_OFFER_FROM}
               WHERE o.published_at >= %s AND o.published_at < %s""",
             [TAKEN_STATUSES, query.start, query.end],
@@ -96,7 +90,7 @@ def _expired_untaken(query: StatsQuery) -> dict:
               count(*) FILTER (WHERE {_MASS_PER_UNIT} IS NULL)
             {_OFFER_FROM}
             WHERE o.status = %s AND o.available_until >= %s AND o.available_until < %s
-              AND NOT EXISTS (SELECT 1 FROM claims_claim cl
+              AND NOT EXISTS (SELECT 1 FROM {table(Claim)} cl
                               WHERE cl.offer_id = o.id AND cl.status = ANY(%s))""",
         [OfferStatus.EXPIRED.value, query.start, query.end, TAKEN_STATUSES],
     ) + _offer_where(query)
@@ -111,19 +105,15 @@ def _expired_untaken(query: StatsQuery) -> dict:
 def _open_needs_without_match(query: StatsQuery) -> int:
     conditions, params = [], [NeedStatus.OPEN.value, query.end]
     covers = (
-        "EXISTS (SELECT 1 FROM territories_territory t WHERE t.id = ANY(%s) "
+        f"EXISTS (SELECT 1 FROM {table(Territory)} t WHERE t.id = ANY(%s) "
         "AND ST_Covers(t.geometry, n.location::geometry))"
     )
-    scope = query.scope
-    if not scope.everything:
-        parts = []
-        if scope.territory_ids:
-            parts.append(covers)
-            params.append(sorted(scope.territory_ids))
-        if scope.organisation_ids:
-            parts.append("n.organisation_id = ANY(%s)")
-            params.append(sorted(scope.organisation_ids))
-        conditions.append(f"({' OR '.join(parts)})" if parts else "FALSE")
+    if not query.scope.everything:
+        text, scope_params = query.scope.sql(
+            territory="", territory_condition=covers, parties=("n.organisation_id",)
+        )
+        conditions.append(text)
+        params += scope_params
     if query.territory is not None:
         conditions.append(covers)
         params.append([query.territory.pk])
@@ -137,10 +127,10 @@ def _open_needs_without_match(query: StatsQuery) -> int:
         conditions.append("org.kind = %s")
         params.append(query.recipient_kind)
     sql = Sql(
-        "SELECT count(*) FROM matching_need n "
-        "JOIN organisations_organisation org ON org.id = n.organisation_id "
+        f"SELECT count(*) FROM {table(Need)} n "
+        f"JOIN {table(Organisation)} org ON org.id = n.organisation_id "
         "WHERE n.status = %s AND n.created_at < %s "
-        "AND NOT EXISTS (SELECT 1 FROM matching_match m WHERE m.need_id = n.id)"
+        f"AND NOT EXISTS (SELECT 1 FROM {table(Match)} m WHERE m.need_id = n.id)"
         + "".join(f" AND {c}" for c in conditions),
         params,
     )

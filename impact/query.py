@@ -6,6 +6,7 @@ factor version filters. A territory outside the scope reads as absent (NotFound 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput, NotFound
 from inventory.models import Category, FactorVersion
+from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind
 from territories.models import Territory, TerritoryKind
@@ -47,6 +49,48 @@ class StatsScope:
 
     def sees_territory(self, territory_id: int) -> bool:
         return self.everything or territory_id in self.territory_ids or bool(self.organisation_ids)
+
+    # The one home of what a scope lets through, written once and read as SQL (impact.sql, impact.market)
+    # and as an ORM condition (the ledger export): every row when `everything`; else a row whose
+    # territory is one of `territory_ids`, or in which one of `organisation_ids` took part (as any of the
+    # `parties` columns: donor and recipient on the ledger, the donor on offers); else none.
+
+    def _alternatives(self, parties: Sequence[str]) -> list[tuple[str, list[int]]]:
+        if self.organisation_ids and not parties:
+            raise ValueError("this source cannot be scoped to organisations")
+        alternatives = [("territory", sorted(self.territory_ids))] if self.territory_ids else []
+        if self.organisation_ids:
+            alternatives += [(party, sorted(self.organisation_ids)) for party in parties]
+        return alternatives
+
+    def q(
+        self, *, territory: str = "territory_id", parties: Sequence[str] = ("donor_id", "recipient_id")
+    ) -> Q:
+        """The scope as a condition on a model with those fields."""
+        if self.everything:
+            return Q()
+        condition = Q(pk__in=[])
+        for column, ids in self._alternatives(parties):
+            condition |= Q(**{f"{territory if column == 'territory' else column}__in": ids})
+        return condition
+
+    def sql(
+        self, *, territory: str, parties: Sequence[str] = (), territory_condition: str | None = None
+    ) -> tuple[str, list]:
+        """The scope as an SQL condition (text, params) on the given column expressions ("TRUE" when the
+        scope sees everything). `territory_condition`, with one %s for the territory ids, replaces
+        "`territory` = ANY(%s)" where the row has no territory column (a need: its point's territory)."""
+        if self.everything:
+            return "TRUE", []
+        alternatives = self._alternatives(parties)
+        if not alternatives:
+            return "FALSE", []
+        in_territories = territory_condition or f"{territory} = ANY(%s)"
+        texts = [
+            in_territories if column == "territory" else f"{column} = ANY(%s)"
+            for column, _ids in alternatives
+        ]
+        return f"({' OR '.join(texts)})", [ids for _column, ids in alternatives]
 
 
 def stats_scope_for(*, actor: Actor) -> StatsScope:
@@ -181,7 +225,7 @@ def category_resolve(reference: str | int) -> Category:
 
 def category_and_descendant_ids(category: Category) -> tuple[int, ...]:
     return tuple(
-        Category.objects.filter(Q(pk=category.pk) | Q(path__startswith=f"{category.path}/"))
+        Category.objects.filter(category_subtree_q([category.path]))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

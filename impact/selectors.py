@@ -22,11 +22,11 @@ from decimal import Decimal
 from django.contrib.gis.db.models import MultiPolygonField
 from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.db.models import Func, Max, Q, QuerySet
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from claims.models import Claim, Handover
 from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.i18n import localized
 from exchange.models import Offer
 from inventory.models import Category
 from matching.models import Match, Need
@@ -58,7 +58,7 @@ def _tonnes(grams: int | Decimal | None) -> Decimal:
 
 def _label(fr: str, en: str) -> str:
     """Data labels that must read the same whatever the translation catalogue holds."""
-    return en if (translation.get_language() or "fr").startswith("en") else fr
+    return localized(fr, en)
 
 
 def _share(part: int, whole: int) -> Decimal | None:
@@ -266,7 +266,14 @@ def _group_labels(query: StatsQuery, group_by: str | None, raw_keys: set) -> dic
     return {k: (k, str(labels.get(k, k))) for k in raw_keys}
 
 
-_GROUP_COLUMNS = {None: "NULL", "category": "f.category_id", "territory": "f.territory_id"}
+# The only SQL a grouping may put into the timeseries query: one column of impact.sql.facts per name.
+_GROUP_COLUMNS = {
+    None: "NULL",
+    "category": "f.category_id",
+    "territory": "f.territory_id",
+    "donor_kind": "f.donor_kind",
+    "recipient_kind": "f.recipient_kind",
+}
 
 
 def stats_timeseries(
@@ -299,7 +306,9 @@ def _windows(query: StatsQuery, buckets: list[date], interval: str) -> list[Wind
 
 
 def timeseries_for(query: StatsQuery, *, interval: str, group_by: str | None) -> dict:
-    column = _GROUP_COLUMNS.get(group_by, f"f.{group_by}")
+    if group_by not in _GROUP_COLUMNS:
+        raise InvalidInput(_("Unknown grouping."), field_errors={"group_by": [_("Unknown grouping.")]})
+    column = _GROUP_COLUMNS[group_by]
     source = facts(query, months=interval in ("month", "year"))
     rows = fetch(
         Sql(
@@ -440,14 +449,7 @@ LEDGER_FIELDS = (
 def _ledger_q(query: StatsQuery) -> Q:
     """The scope and filters of impact.sql._where, for the ORM."""
     condition = Q(collected_at__gte=query.start, collected_at__lt=query.end)
-    scope = query.scope
-    if not scope.everything:
-        visible = Q(pk__in=[])
-        if scope.territory_ids:
-            visible |= Q(territory_id__in=scope.territory_ids)
-        if scope.organisation_ids:
-            visible |= Q(donor_id__in=scope.organisation_ids) | Q(recipient_id__in=scope.organisation_ids)
-        condition &= visible
+    condition &= query.scope.q(territory="territory_id", parties=("donor_id", "recipient_id"))
     if query.territory is not None:
         condition &= Q(territory_id=query.territory.pk)
     if query.category_ids is not None:

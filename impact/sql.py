@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, models
+
+from claims.models import Handover
 
 from .diverted import diverted_sql
 from .factors import restated_co2e_sql, restatement_rules
+from .models import DailyRollup, MonthlyRollup, PartyMonthlyRollup
 from .query import StatsQuery
 from .rollups import ROLLUP_TIME_ZONE
 
@@ -44,6 +47,11 @@ class Sql:
         return Sql(self.text + other.text, self.params + other.params)
 
 
+def table(model: type[models.Model]) -> str:
+    """A model's table, quoted, for raw SQL: names come from the models, never as literals."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 def fetch(sql: Sql) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
@@ -55,18 +63,12 @@ def _where(query: StatsQuery, alias: str, *, ledger: bool) -> Sql:
     flag: ledger only)."""
     conditions: list[str] = []
     params: list = []
-    scope = query.scope
-    if not scope.everything:
-        parts = []
-        if scope.territory_ids:
-            parts.append(f"{alias}.territory_id = ANY(%s)")
-            params.append(sorted(scope.territory_ids))
-        if scope.organisation_ids:
-            if not ledger:
-                raise ValueError("rollups cannot be scoped to organisations")
-            parts.append(f"({alias}.donor_id = ANY(%s) OR {alias}.recipient_id = ANY(%s))")
-            params += [sorted(scope.organisation_ids)] * 2
-        conditions.append(f"({' OR '.join(parts)})" if parts else "FALSE")
+    if not query.scope.everything:
+        # Rollups know territories and kinds, not organisations: the scope refuses them then.
+        parties = (f"{alias}.donor_id", f"{alias}.recipient_id") if ledger else ()
+        text, scope_params = query.scope.sql(territory=f"{alias}.territory_id", parties=parties)
+        conditions.append(text)
+        params += scope_params
     if query.organisation_id is not None:
         if not ledger:
             raise ValueError("rollups cannot be scoped to organisations")
@@ -119,7 +121,7 @@ def _ledger_facts(query: StatsQuery, *, with_parties: bool = False) -> Sql:
             CASE WHEN NOT h.outlier THEN 0 WHEN h.reverses_id IS NULL THEN 1 ELSE -1 END AS outliers,
             CASE WHEN h.outlier THEN {grams} ELSE 0 END AS outlier_g
             {", h.donor_id, h.recipient_id" if with_parties else ""}
-            FROM claims_handover h {join}""",
+            FROM {table(Handover)} h {join}""",
         [query.tz.key, *co2e_params],
     )
     return select + _ledger_between(query, query.start, query.end)
@@ -161,20 +163,20 @@ def facts(query: StatsQuery, *, months: bool = True, with_parties: bool = False)
     day_after = query.date_to + timedelta(days=1)
     span = whole_months(query) if months else None
     if span is None:
-        return _rollup_part(query, "impact_dailyrollup", "day", query.date_from, day_after)
+        return _rollup_part(query, table(DailyRollup), "day", query.date_from, day_after)
     first, stop = span
-    parts = [_rollup_part(query, "impact_monthlyrollup", "month", first, stop)]
+    parts = [_rollup_part(query, table(MonthlyRollup), "month", first, stop)]
     if query.date_from < first:
-        parts.append(_rollup_part(query, "impact_dailyrollup", "day", query.date_from, first))
+        parts.append(_rollup_part(query, table(DailyRollup), "day", query.date_from, first))
     if stop < day_after:
-        parts.append(_rollup_part(query, "impact_dailyrollup", "day", stop, day_after))
+        parts.append(_rollup_part(query, table(DailyRollup), "day", stop, day_after))
     return _union(parts)
 
 
 def _ledger_parties(query: StatsQuery, start: datetime, end: datetime) -> Sql:
     return Sql(
         "SELECT p.role, p.organisation_id, CASE WHEN h.reverses_id IS NULL THEN 1 ELSE -1 END AS n "
-        "FROM claims_handover h CROSS JOIN LATERAL "
+        f"FROM {table(Handover)} h CROSS JOIN LATERAL "
         "(VALUES ('donor', h.donor_id), ('recipient', h.recipient_id)) AS p(role, organisation_id)"
     ) + _ledger_between(query, start, end)
 
@@ -193,7 +195,7 @@ def parties(query: StatsQuery) -> Sql:
     paris = ZoneInfo(ROLLUP_TIME_ZONE)
     parts = [
         Sql(
-            "SELECT r.role, r.organisation_id, r.handovers AS n FROM impact_partymonthlyrollup r "
+            f"SELECT r.role, r.organisation_id, r.handovers AS n FROM {table(PartyMonthlyRollup)} r "
             "WHERE r.month >= %s AND r.month < %s",
             [first, stop],
         )

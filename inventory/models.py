@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+
+from core.i18n import localized
+
+if TYPE_CHECKING:
+    from .selectors import ResolvedFactor
 
 
 class Unit(models.TextChoices):
@@ -40,6 +45,10 @@ class FactorStatus(models.TextChoices):
 class Category(models.Model):
     """A node of the catalogue tree. `path` is the materialised key path ("furniture/sofa") so that
     "this category and its descendants" is one indexed prefix match."""
+
+    # Set by inventory.selectors.categories_tree on the instances it returns (not columns).
+    tree_children: list[Category]
+    resolved_factor: ResolvedFactor | None
 
     key = models.SlugField(_("key"), max_length=64, unique=True)
     parent = models.ForeignKey("self", models.PROTECT, null=True, blank=True, related_name="children")
@@ -108,7 +117,7 @@ class Category(models.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if (translation.get_language() or "fr").startswith("en") else self.name_fr
+        return localized(self.name_fr, self.name_en)
 
 
 class FactorVersion(models.Model):

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 
 from .models import Category, EmissionFactor, FactorVersion
+
+
+def category_subtree_q(paths: list[str], prefix: str = "") -> Q:
+    """The one home of "this category and its descendants": categories whose path is one of `paths` or
+    below one of them (an indexed prefix match on the materialised path). `prefix` reaches the category
+    from another model ("category__" on offers, needs and ledger rows)."""
+    subtrees = [
+        Q(**{f"{prefix}path": path}) | Q(**{f"{prefix}path__startswith": f"{path}/"}) for path in paths
+    ]
+    return functools.reduce(operator.or_, subtrees) if subtrees else Q(pk__in=[])
+
 
 # The catalogue's default: a category whose branch has no factor of its own falls back to this one
 # (WRAP's net figure for mixed reused goods), so that every handover can be given a CO2e figure.
@@ -105,7 +118,7 @@ def categories_tree(*, version: FactorVersion | str | None = None) -> list[Categ
             category.resolved_factor = ResolvedFactor(factor=own, category=category)
         elif parent is not None and parent.resolved_factor is not None:
             category.resolved_factor = parent.resolved_factor
-        elif fallback_factor is not None:
+        elif fallback is not None and fallback_factor is not None:
             category.resolved_factor = ResolvedFactor(factor=fallback_factor, category=fallback)
         else:
             category.resolved_factor = None

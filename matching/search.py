@@ -29,13 +29,16 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from claims.selectors import offer_exact_location_visible
+from core import i18n
 from core.errors import InvalidInput, NotFound
 from exchange.models import Offer, OfferPhoto, OfferStatus
+from exchange.shape import OFFER_FIELDS
 from inventory.models import Category
+from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
 
 MAX_RADIUS_M = 100_000
@@ -111,16 +114,7 @@ class Latitude(Func):
 # The columns of a hit, read as plain values (one joined query; no model instances to build).
 HIT_VALUES = (
     "id",
-    "title",
-    "quantity",
-    "unit",
-    "remaining_quantity",
-    "mass_per_unit_kg",
-    "condition",
-    "mode",
-    "price_eur",
-    "available_from",
-    "available_until",
+    *OFFER_FIELDS,
     "organisation_id",
     "organisation__name",
     "organisation__kind",
@@ -212,7 +206,7 @@ def offers_searchable(
     )
     if category_id is not None:
         path = _category_path(category_id)
-        qs = qs.filter(Q(category__path=path) | Q(category__path__startswith=f"{path}/"))
+        qs = qs.filter(category_subtree_q([path], prefix="category__"))
     if q:
         qs = qs.filter(search_vector=SearchQuery(q, config="french_unaccent", search_type="websearch"))
     if min_quantity is not None:
@@ -321,20 +315,11 @@ def offers_near(
         mode=mode,
         limit=limit,
     )
-    english = (translation.get_language() or "fr").startswith("en")  # the rule of Category.name
+    english = i18n.english()  # the rule of Category.name
     hits = [
         OfferHit(
             id=row.id,
-            title=row.title,
-            quantity=row.quantity,
-            unit=row.unit,
-            remaining_quantity=row.remaining_quantity,
-            mass_per_unit_kg=row.mass_per_unit_kg,
-            condition=row.condition,
-            mode=row.mode,
-            price_eur=row.price_eur,
-            available_from=row.available_from,
-            available_until=row.available_until,
+            **{name: getattr(row, name) for name in OFFER_FIELDS},
             organisation=HitOrganisation(row.organisation_id, row.organisation__name, row.organisation__kind),
             category=HitCategory(
                 row.category_id,

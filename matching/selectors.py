@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from core.errors import NotFound
 from exchange.models import Offer, OfferStatus
 from inventory.models import Category
+from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
 
 from .models import (
@@ -99,14 +100,6 @@ def _sphere_dwithin(location, point, radius_m: float) -> Func:
         function="ST_DWithin",
         output_field=BooleanField(),
     )
-
-
-def category_subtree_q(paths: list[str], prefix: str = "") -> Q:
-    """Categories that are one of `paths` or below one of them (an indexed prefix match on path)."""
-    condition = Q(pk__in=[])
-    for path in paths:
-        condition |= Q(**{f"{prefix}path": path}) | Q(**{f"{prefix}path__startswith": path + "/"})
-    return condition
 
 
 @dataclass(frozen=True)

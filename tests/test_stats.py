@@ -14,9 +14,10 @@ import pytest
 from django.utils import timezone
 
 from claims.models import Claim
+from core.errors import InvalidInput
 from impact.models import PublicAuthorityTerritory
-from impact.query import StatsParams
-from impact.selectors import stats_summary, stats_timeseries
+from impact.query import StatsParams, stats_query_resolve
+from impact.selectors import GROUP_BYS, stats_summary, stats_timeseries, timeseries_for
 from inventory.models import EmissionFactor, FactorVersion
 from organisations.actors import Actor
 from organisations.models import MembershipRole, Organisation, OrganisationKind
@@ -690,3 +691,24 @@ def test_organisation_impact(ledger, operator):
     ):
         assert client_for(stranger).get(url).status_code == 404
     assert member.get("/api/v1/organisations/999999/impact/").status_code == 404
+
+
+@pytest.mark.parametrize("group_by", ["f.mass_g", "territory_id) FROM impact_dailyrollup --", "organisation"])
+def test_timeseries_for_refuses_a_grouping_it_does_not_know_itself(ledger, operator_user, group_by):
+    """The grouping goes into the SQL text: the selector that writes it checks it, not only its callers."""
+    actor = Actor.for_user(operator_user)
+    query = stats_query_resolve(
+        actor=actor, params=StatsParams(date_from=date(2025, 1, 1), date_to=date(2025, 12, 31))
+    )
+    with pytest.raises(InvalidInput) as refused:
+        timeseries_for(query, interval="month", group_by=group_by)
+    assert refused.value.field_errors == {"group_by": ["Regroupement inconnu."]}
+
+
+def test_timeseries_for_groups_by_every_grouping_the_api_offers(ledger, operator_user):
+    actor = Actor.for_user(operator_user)
+    query = stats_query_resolve(
+        actor=actor, params=StatsParams(date_from=date(2025, 1, 1), date_to=date(2025, 12, 31))
+    )
+    for group_by in (None, *GROUP_BYS):
+        assert timeseries_for(query, interval="year", group_by=group_by)["group_by"] == group_by

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.utils import formats, translation
+from django.utils import formats
+
+from core.i18n import english
 
 NBSP = "\u00a0"
 NARROW_NBSP = "\u202f"
@@ -51,5 +53,4 @@ def percent(share: Decimal | float | None) -> str:
     if share is None:
         return "–"
     value = number(Decimal(str(share)) * 100, 0)
-    english = (translation.get_language() or "fr").startswith("en")
-    return f"{value}%" if english else f"{value}{NARROW_NBSP}%"
+    return f"{value}%" if english() else f"{value}{NARROW_NBSP}%"

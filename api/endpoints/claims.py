@@ -17,18 +17,15 @@ from claims import loans, selectors, services
 from claims.models import Claim, ClaimStatus, Party, ReturnCondition, RevealReason
 from exchange.models import OfferStatus
 from inventory.models import Unit
-from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind
 
 from ..actors import actor_of
 from ..created import created
-from ..fields import BoundedDateTimeField, GeoJSONPointField
+from ..fields import QUANTITY, BoundedDateTimeField, GeoJSONPointField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
 from ..pagination import SyncCursorPage
 from .handovers import HandoverOut
-
-QUANTITY = {"max_digits": 14, "decimal_places": 3}
 
 # ---- output -------------------------------------------------------------------------------------
 
@@ -152,9 +149,7 @@ class ClaimOut(serializers.Serializer):
 
     @extend_schema_field(ClaimPickupOut(allow_null=True))
     def get_pickup(self, claim: Claim) -> dict | None:
-        actor: Actor = self.context["actor"]
-        party = actor.is_member(claim.organisation_id) or actor.is_member(claim.offer.organisation_id)
-        if not party or not claim.location_shown:  # the rule: claims/selectors.py
+        if not selectors.claim_pickup_shown(actor=self.context["actor"], claim=claim):
             return None
         site = claim.offer.site
         return ClaimPickupOut(

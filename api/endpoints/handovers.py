@@ -36,7 +36,7 @@ from organisations.models import OrganisationKind
 
 from ..actors import actor_of
 from ..created import created
-from ..fields import BoundedDateField, BoundedDateTimeField
+from ..fields import LEDGER_DECIMAL, QUANTITY, BoundedDateField, BoundedDateTimeField
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
 from ..pagination import SyncCursorPage
@@ -65,9 +65,6 @@ def _related(obj, name: str):
 
 
 # ---- output -------------------------------------------------------------------------------------
-
-LEDGER_DECIMAL = {"max_digits": 16, "decimal_places": 3}
-QUANTITY = {"max_digits": 14, "decimal_places": 3}
 
 
 class HandoverPartyOut(serializers.Serializer):

@@ -38,12 +38,11 @@ from ..conditional import (
 )
 from ..created import created
 from ..errors import problem_of, problem_response
-from ..fields import POINT_SCHEMA, BoundedDateTimeField, GeoJSONPointField
+from ..fields import POINT_SCHEMA, QUANTITY, BoundedDateTimeField, GeoJSONPointField
 from ..idempotency import idempotent
 from ..inputs import data_validator, validated, validated_query
 from ..pagination import SyncCursorPage
 
-QUANTITY = {"max_digits": 14, "decimal_places": 3}
 DECIMAL_OUT_SCHEMA = {
     "type": ["string", "null"],
     "format": "decimal",

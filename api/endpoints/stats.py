@@ -29,6 +29,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from claims.models import Handover
+from core.i18n import localized
 from impact import selectors
 from impact.query import DEFAULT_TIME_ZONE, MAX_PERIOD_DAYS, StatsParams, stats_scope_for, time_zone_get
 from organisations.models import OrganisationKind
@@ -62,8 +63,7 @@ class CsvTable:
     filename: str
 
     def headers(self) -> list[str]:
-        english = (translation.get_language() or "fr").startswith("en")
-        return [en if english else fr for _key, fr, en in self.columns]
+        return [localized(fr, en) for _key, fr, en in self.columns]
 
 
 def _cell(value) -> str:
@@ -486,7 +486,7 @@ class StatsSummaryView(GenericAPIView):
         if _csv_requested(request):
             flat = _flat(data)
             rows = [
-                {"indicator": key, "label": (en if _english() else fr), "value": flat[key]}
+                {"indicator": key, "label": localized(fr, en), "value": flat[key]}
                 for key, fr, en in SUMMARY_FIELDS
             ]
             table = CsvTable(
@@ -500,10 +500,6 @@ class StatsSummaryView(GenericAPIView):
             )
             return conditional(request, body=table, last_modified=last_modified)
         return conditional(request, body=data, last_modified=last_modified)
-
-
-def _english() -> bool:
-    return (translation.get_language() or "fr").startswith("en")
 
 
 class StatsTimeseriesIn(StatsQueryIn):
@@ -755,8 +751,7 @@ class StatsLedgerView(ListAPIView):
 
     def _csv_lines(self, rows):
         writer = csv.writer(_Echo(), lineterminator="\r\n")
-        english = _english()
-        yield writer.writerow([en if english else fr for _k, fr, en in LEDGER_COLUMNS])
+        yield writer.writerow([localized(fr, en) for _k, fr, en in LEDGER_COLUMNS])
         for row in rows.order_by("id").iterator(chunk_size=2000):
             data = LedgerRowOut(row).data
             yield writer.writerow([_cell(data.get(key)) for key, _fr, _en in LEDGER_COLUMNS])

@@ -1,0 +1,72 @@
+"""Modules stay small enough to read in one sitting: a module of the project over MAX_LINES lines says at
+the top why it is one module (its docstring has a sentence starting "Long because"), or is split into a
+package whose folders show the parts. Tests and migrations are not counted."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = (
+    "config",
+    "core",
+    "inventory",
+    "territories",
+    "organisations",
+    "exchange",
+    "claims",
+    "matching",
+    "impact",
+    "integrations",
+    "demo",
+    "api",
+    "web",
+    "benchmarks",
+)
+MAX_LINES = 420  # "about 400"
+REASON = "Long because"
+# Still to split (issue 11 is open for them): each must shrink below MAX_LINES or leave this list, and
+# no module may join it.
+PENDING = {
+    "api/endpoints/claims.py",
+    "api/endpoints/handovers.py",
+    "api/endpoints/offers.py",
+    "api/endpoints/stats.py",
+    "claims/selectors.py",
+    "claims/services.py",
+    "exchange/services.py",
+    "impact/selectors.py",
+    "organisations/services.py",
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(
+        path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    )
+
+
+def test_the_packages_are_found():
+    assert len(_modules()) > 100
+
+
+def test_every_long_module_says_why_it_is_one_module():
+    unexplained = []
+    for path in _modules():
+        text = path.read_text()
+        if text.count("\n") <= MAX_LINES:
+            continue
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if REASON not in docstring and str(path.relative_to(ROOT)) not in PENDING:
+            unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert unexplained == []
+
+
+def test_the_modules_still_to_split_are_still_long():
+    """A module split below MAX_LINES leaves PENDING, so the list only shrinks."""
+    lengths = {str(path.relative_to(ROOT)): path.read_text().count("\n") for path in _modules()}
+    assert {name for name in PENDING if lengths.get(name, 0) > MAX_LINES} == PENDING
