@@ -86,9 +86,9 @@ def mass_per_unit_sql(offer: str, category: str) -> str:
     unit = f"{offer}.{Offer._meta.get_field('unit').column}"
     typical = Category._meta.get_field("typical_mass_kg").column
     default_unit = Category._meta.get_field("default_unit").column
-    implied = " ".join(
-        f"WHEN '{code}' THEN {kg}" for code, kg in MASS_UNITS_KG.items() if str(code).isalpha()
-    )
+    if not all(str(code).isalpha() for code in MASS_UNITS_KG):  # written into the SQL text below
+        raise ValueError("mass unit codes must be plain words")
+    implied = " ".join(f"WHEN '{code}' THEN {kg}" for code, kg in MASS_UNITS_KG.items())
     return (
         f"COALESCE({offer}.{declared}, CASE {unit} {implied} END, "
         f"CASE WHEN {unit} = {category}.{default_unit} THEN {category}.{typical} END)"

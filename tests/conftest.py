@@ -340,7 +340,7 @@ def _http_status(url: str) -> int:
         return 0
 
 
-def test_database_env() -> dict[str, str]:
+def database_env_for_tests() -> dict[str, str]:
     """The environment that points a server or worker process at the test database."""
     settings_dict = connection.settings_dict
     return {
@@ -358,7 +358,7 @@ def serve_gunicorn(extra_env: dict[str, str] | None = None, workers: int = 4):
     """gunicorn on a free port, pointed at the test database; yields its base URL. Its entry point loads
     the Celery task modules (tests.fuzzing.wsgi): with the test settings, tasks run in the request."""
     port = free_port()
-    env = {**os.environ, **test_database_env(), **(extra_env or {})}
+    env = {**os.environ, **database_env_for_tests(), **(extra_env or {})}
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),

@@ -33,7 +33,7 @@ from integrations.models import DeliveryStatus, WebhookDelivery
 from organisations.actors import Actor
 from organisations.models import MembershipRole, OrganisationKind
 
-from .conftest import free_port, make_member, make_offer, make_org, serve_gunicorn, test_database_env
+from .conftest import database_env_for_tests, free_port, make_member, make_offer, make_org, serve_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server")]
 
@@ -192,7 +192,7 @@ def test_one_offers_life_arrives_signed_in_order_once_through_an_outage_and_a_ki
     broker.start()
     env = {
         **os.environ,
-        **test_database_env(),
+        **database_env_for_tests(),
         "DJANGO_SETTINGS_MODULE": "tests.webhook_settings",
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "CELERY_BROKER_URL": broker.url,
