@@ -7,23 +7,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.test_layering import RANK
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = (
-    "config",
-    "core",
-    "inventory",
-    "territories",
-    "organisations",
-    "exchange",
-    "claims",
-    "matching",
-    "impact",
-    "integrations",
-    "demo",
-    "api",
-    "web",
-    "benchmarks",
-)
+PACKAGES = ("config", *RANK, "benchmarks")
 MAX_LINES = 420  # "about 400"
 REASON = "Long because"
 # Still to split (issue 11 is open for them): each must shrink below MAX_LINES or leave this list, and
