@@ -9,15 +9,19 @@ the person's epoch; revoking their sessions moves the epoch on, and tokens of an
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from organisations import services
@@ -33,7 +37,10 @@ class SessionRefreshToken(RefreshToken):
     outstanding when signed."""
 
     @classmethod
-    def for_user(cls, user: User) -> SessionRefreshToken:
+    def for_user(cls, user: AbstractBaseUser | TokenUser) -> SessionRefreshToken:
+        # simplejwt's login hands over what authentication found: a User, the one user model here.
+        if not isinstance(user, User):
+            raise TypeError(f"sessions are opened for a User, not {type(user).__name__}")
         token = cls()
         token[jwt_settings.USER_ID_CLAIM] = str(user.pk)
         token[EPOCH_CLAIM] = user.token_epoch
@@ -62,7 +69,8 @@ def token_pair(user: User) -> dict[str, str]:
 
 def _refresh_token(raw: str) -> SessionRefreshToken:
     try:
-        return SessionRefreshToken(raw)
+        # simplejwt annotates its `token` parameter as a Token; it takes the encoded JWT, a str.
+        return SessionRefreshToken(raw)  # type: ignore[arg-type]
     except TokenError as exc:
         raise InvalidToken(exc.args[0]) from exc
 
@@ -133,8 +141,11 @@ class BearerJWTAuthentication(JWTAuthentication):
             honour_preferred_language(request, result[0])
         return result
 
-    def get_user(self, validated_token) -> User:
-        user = super().get_user(validated_token)
+    # simplejwt types the result as a TypeVar that only the return mentions (AuthUser), which no
+    # override can match.
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
+        # It loads `user_model`, AUTH_USER_MODEL: a User.
+        user = cast(User, super().get_user(validated_token))
         if validated_token.get(EPOCH_CLAIM, 0) != user.token_epoch:
             raise exceptions.AuthenticationFailed(
                 _("This session has ended; log in again."), code="token_revoked"

@@ -180,7 +180,7 @@ def _convert(exc: Exception) -> tuple[int, str, str, list[dict[str, str]] | None
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", _("You may not do this."), None, None
     if isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait)) if exc.wait is not None else None
+        wait = max(1, math.ceil(exc.wait)) if exc.wait is not None else None  # type: ignore[attr-defined]  # set by Throttled.__init__; the stubs omit it
         return 429, "throttled", str(exc.detail), None, {"retry_after_s": wait} if wait is not None else None
     if is_statement_timeout(exc):
         return _query_timeout()
@@ -235,8 +235,10 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         status_code, code, detail, instance=request.path if request else None, errors=errors, extra=extra
     )
     headers = {}
-    if isinstance(exc, exceptions.APIException) and getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
+    # Set by DRF's APIView.handle_exception on a NotAuthenticated or AuthenticationFailed.
+    auth_header = getattr(exc, "auth_header", None) if isinstance(exc, exceptions.APIException) else None
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
     # A problem that says when to come back says it in the header too.
     retry_after = (extra or {}).get("retry_after_s") or getattr(exc, "wait", None)
     if retry_after:

@@ -146,7 +146,10 @@ def _with_range(help_text) -> str:
     return f"{help_text} {_INPUT_RANGE_TEXT}" if help_text else _INPUT_RANGE_TEXT
 
 
-class _InputRange:
+class _InputRange(serializers.Field):
+    """Mixed in before a date or date-time field. A Field itself so that `fail` is known to be there; the
+    method resolution order is the same as for a plain mixin."""
+
     default_error_messages = {"out_of_range": DATE_OUT_OF_RANGE}
 
     def __init__(self, *args, help_text=None, **kwargs):

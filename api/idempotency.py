@@ -148,6 +148,7 @@ def idempotency_scope(request) -> str:
     organisation_ids = actor.organisation_ids
     if len(organisation_ids) == 1:
         return f"org:{next(iter(organisation_ids))}"
+    assert actor.user is not None  # actor_of acts for the request's API key or for its user
     return f"user:{actor.user.pk}"
 
 
@@ -183,7 +184,7 @@ def _claim(
         now = timezone.now()
         try:
             with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
+                created = IdempotencyRecord.objects.create(
                     scope=scope,
                     key=key,
                     method=method,
@@ -192,7 +193,7 @@ def _claim(
                     locked_until=now + LEASE,
                     created_at=now,
                 )
-            return record, True
+            return created, True
         except IntegrityError:
             pass
         record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()

@@ -58,6 +58,8 @@ def decimal_pattern(field: serializers.DecimalField) -> str:
 
 
 def decimal_number_bounds(field: serializers.DecimalField) -> dict[str, float]:
+    if field.decimal_places is None or field.max_whole_digits is None:
+        raise ValueError("the number bounds of a DecimalField need its max_digits and decimal_places")
     step = Decimal(1).scaleb(-field.decimal_places)
     largest = Decimal(10) ** field.max_whole_digits - step
     return {
@@ -99,10 +101,10 @@ def _errors(field: serializers.Field, value: Any) -> Any:
                     errors[name] = error
         return errors or None
     if isinstance(field, serializers.ListField | serializers.ListSerializer):
-        if not isinstance(value, list):
+        if not isinstance(value, list) or field.child is None:
             return None
-        errors = {index: _errors(field.child, item) for index, item in enumerate(value)}
-        return {index: error for index, error in errors.items() if error} or None
+        item_errors = {index: _errors(field.child, item) for index, item in enumerate(value)}
+        return {index: error for index, error in item_errors.items() if error} or None
     message = _type_error(field, value)
     return [ErrorDetail(str(message), code="invalid")] if message else None
 

@@ -40,7 +40,7 @@ class CursorPage(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 500
-    ordering = "-id"
+    ordering: str | list[str] | tuple[str, ...] = "-id"
 
     page_size_query_description = f"Rows per page, 1 to {max_page_size} (default {page_size})."
 
@@ -102,7 +102,7 @@ class CursorPage(CursorPagination):
         position = tokens.get("p")
         if position is not None and not self._position_valid(position):
             raise InvalidCursor()
-        return Cursor(offset=int(offset), reverse=reverse == "1", position=position)
+        return Cursor(offset=int(offset), reverse=reverse == "1", position=position)  # type: ignore[arg-type]  # DRF's positions are text; the stubs say int
 
     def _position_valid(self, position: str) -> bool:
         """Whether `position` reads as a value of the first ordering field, as DRF wrote it there."""

@@ -18,7 +18,7 @@ import sys
 from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser, get_encoding  # type: ignore[attr-defined]  # missing from the stubs
 
 # A JSON string (an unterminated one runs to the end: json fails there anyway), then runs of anything
 # that is not a bracket. What is left once both are removed is the bracket skeleton of the document.

@@ -280,7 +280,7 @@ def _error_statuses(method: str, operation: dict) -> list[str]:
     parameters = operation.get("parameters", [])
     body = "requestBody" in operation
     security = operation.get("security")
-    authenticated = bool(security) and {} not in security
+    authenticated = bool(security and {} not in security)
     on_object = any(p["in"] == "path" for p in parameters)
     idempotent = any(p["in"] == "header" and p["name"] == idempotency.HEADER for p in parameters)
     statuses = {

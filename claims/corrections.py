@@ -26,7 +26,8 @@ from organisations.actors import Actor
 from .ledger import ledger_figures
 from .models import ConfirmationState, Handover, HandoverConfirmation, HandoverProposal
 from .selectors import handover_get
-from .services import _event, _locked_claim, correction_write, handover_lock_unreversed, reversal_write
+from .services import correction_write, handover_lock_unreversed, reversal_write
+from .services._common import _event, _locked_claim
 
 
 def _require_reason(reason: str) -> str:

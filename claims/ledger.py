@@ -175,6 +175,7 @@ def ledger_figures(
 ) -> LedgerFigures:
     """The figures of a handover of `quantity` units of `offer` (see the module docstring)."""
     expected, outlier = None, False
+    method: str
     if weighed_mass_kg is not None:
         mass_kg, method = _kg(weighed_mass_kg), MassMethod.WEIGHED
         expected, outlier = weighed_mass_check(

@@ -5,12 +5,12 @@
   BOUCLE_LOAN_DAYS days after the pickup deadline. A due date on a claim that is not a loan is refused.
 - Out on loan. The handover moves what was collected to the offer's collected part, as for any offer;
   for a loan that part is what is out on loan now, and the offer does not close while it holds some
-  (claims/services.py `_close_if_done`).
+  (exchange/lifecycle.py `offer_close_if_done`).
 - Return. The lender (a member or key of the donor) or the operator records the return: its condition,
   when (not in the future, not before the pickup) and a note. What went out (the claim's handover
   quantity) moves back from collected to remaining, so the items can be lent again; an exhausted offer
   is published again while its window is open. On time: returned by the due date.
-- Overdue: collected, not returned, due date past (claims/selectors.py `loans_overdue`). The beat task
+- Overdue: collected, not returned, due date past (claims/selectors/lists.py `loans_overdue`). The beat task
   (claims/tasks.py `remind_overdue_loans`, hourly) e-mails the borrower organisation's active members,
   at most once per BOUCLE_LOAN_REMINDER_HOURS hours per loan.
 
@@ -29,14 +29,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from exchange.lifecycle import stock_give_back
 from exchange.models import Offer, OfferMode
+from exchange.rules import quantity_text
 from organisations.actors import Actor
 from organisations.emails import send_email
 from organisations.models import User
 
 from .models import Claim, ClaimStatus, Handover, ReturnCondition
 from .selectors import claim_get, loans_overdue
-from .services import CLOCK_SKEW, _clock, _event, _give_back, _locked_claim, _quantity_text
+from .services._common import CLOCK_SKEW, _clock, _event, _locked_claim
 
 
 def is_loan(offer: Offer) -> bool:
@@ -123,14 +125,23 @@ def claim_return(
         message = _("The return time cannot be before the equipment was collected.")
         raise InvalidInput(message, field_errors={"returned_at": [message]})
 
-    due_at = claim.loan_due_at or loan_due_default(claim.pickup_deadline)
+    due_at = claim.loan_due_at
+    if due_at is None:  # none recorded: the default, counted from the pickup deadline
+        assert claim.pickup_deadline is not None  # an accepted claim has one (claim_accepted_has_deadline)
+        due_at = loan_due_default(claim.pickup_deadline)
     claim.loan_due_at = due_at
     claim.returned_at = returned_at
     claim.return_condition = condition
     claim.return_note = note
     claim.save(update_fields=["loan_due_at", "returned_at", "return_condition", "return_note", "updated_at"])
     quantity = pickup.quantity
-    _give_back(offer_id=claim.offer_id, quantity=quantity, actor=actor, now=now, source="collected_quantity")
+    stock_give_back(
+        offer_id=claim.offer_id,
+        quantity=quantity,
+        actor_label=actor.label,
+        now=now,
+        source="collected_quantity",
+    )
     days_late = _days_late(returned_at=returned_at, due_at=due_at)
     _event(
         "loan.returned",
@@ -191,6 +202,7 @@ def loan_remind(*, claim_id: int, now: datetime | None = None) -> bool:
     if not won:
         return False
     claim = Claim.objects.select_related("offer", "offer__organisation", "organisation").get(pk=claim_id)
+    assert claim.loan_due_at is not None  # the UPDATE above found the loan overdue, past its due date
     days_late = _days_late(returned_at=now, due_at=claim.loan_due_at)
     readers = _borrower_readers(claim)
     pickup = _pickup(claim)
@@ -199,7 +211,7 @@ def loan_remind(*, claim_id: int, now: datetime | None = None) -> bool:
         "offer": claim.offer,
         "lender": claim.offer.organisation,
         "borrower": claim.organisation,
-        "quantity": _quantity_text(pickup.quantity if pickup else claim.quantity),
+        "quantity": quantity_text(pickup.quantity if pickup else claim.quantity),
         "due_at": claim.loan_due_at,
         "days_late": days_late,
     }

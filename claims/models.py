@@ -25,7 +25,7 @@ OPEN_CLAIM_STATUSES = (ClaimStatus.REQUESTED, ClaimStatus.ACCEPTED)
 
 class AutoAcceptWithheld(models.TextChoices):
     """Why an offer that accepts claims automatically left this one for the donor to answer
-    (claims/selectors.py)."""
+    (claims/selectors/reveal.py)."""
 
     NO_HISTORY = "no_history", _("no handover vouched for by a donor yet")
     SUSPENDED = "suspended", _("suspended after claims broken once the place was revealed")
@@ -33,7 +33,7 @@ class AutoAcceptWithheld(models.TextChoices):
 
 
 class RevealReason(models.TextChoices):
-    """Why a claim shows its exact place and contacts, or not yet (claims/selectors.py)."""
+    """Why a claim shows its exact place and contacts, or not yet (claims/selectors/reveal.py)."""
 
     ACCEPTED_BY_DONOR = "accepted_by_donor", _("accepted by the donor: shown")
     PICKUP_WINDOW_OPEN = "pickup_window_open", _("accepted automatically, pickup window open: shown")
@@ -89,7 +89,8 @@ class Claim(TimeStampedModel):
     auto_accept_withheld = models.CharField(
         _("automatic acceptance withheld"), max_length=10, choices=AutoAcceptWithheld.choices, blank=True
     )
-    # From when the parties see the exact place and the contacts (claims/selectors.py); set on acceptance.
+    # From when the parties see the exact place and the contacts (claims/selectors/reveal.py); set on
+    # acceptance.
     location_revealed_at = models.DateTimeField(_("place revealed from"), null=True, blank=True)
     pickup_deadline = models.DateTimeField(_("pickup deadline"), null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)

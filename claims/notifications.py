@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -122,7 +123,7 @@ def notifications_record(event: DomainEvent) -> list[int]:
 def notifications_record_and_send(event: DomainEvent, *, enqueue: Callable[[int], None]) -> None:
     """The consumer's handler: records the rows, then has each immediate one sent once this commits."""
     for notification_id in notifications_record(event):
-        transaction.on_commit(lambda notification_id=notification_id: enqueue(notification_id))
+        transaction.on_commit(partial(enqueue, notification_id))
 
 
 def notifications_unrecorded(*, now: dt.datetime | None = None, limit: int = 500) -> list[int]:

@@ -68,7 +68,7 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
         return None
     match = _RATE.match(rate.lower())
     period = int(match.group(2) or 1) * _PERIOD_SECONDS.get(match.group(3), 0) if match else 0
-    if not period:
+    if match is None or not period:
         raise ValueError(f"not a rate: {rate!r} (expected e.g. 300/min, 5/15min, 100/h or none)")
     return int(match.group(1)), period
 

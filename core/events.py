@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
@@ -147,9 +147,10 @@ def events_record(events: Sequence[PendingEvent]) -> list[DomainEvent]:
             # get_db_prep_save would cost more than the insert.
             arrays.append([getattr(event, f.attname) for event in recorded])
             casts.append(f"%s::{f.db_type(connection)}[]")
+    columns = [cast(str, f.column) for f in fields]  # a concrete field is one with a column
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {DomainEvent._meta.db_table} ({', '.join(f.column for f in fields)}) "
+            f"INSERT INTO {DomainEvent._meta.db_table} ({', '.join(columns)}) "
             f"SELECT * FROM unnest({', '.join(casts)}) RETURNING id",
             arrays,
         )

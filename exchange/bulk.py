@@ -1,10 +1,10 @@
 """Many offers at once, keyed by the firm's own reference (`external_ref`): what an integration sends
-from its stock or ERP system. Every rule keeps its one home in exchange.services: an item is checked
-and applied in memory by the same steps as the one-offer services (offer_new, offer_changes_apply,
-offer_publish_apply, offer_withdraw_apply), then the batch is written set-based: the live offers
-locked in one query, the sites and categories read in two, the new offers inserted in one statement,
-the changed ones updated in one, and their events recorded in one insert, in item order, exactly the
-events the one-offer services would have recorded item after item.
+from its stock or ERP system. Every rule keeps its one home in exchange.services and exchange.lifecycle:
+an item is checked and applied in memory by the same steps as the one-offer services (offer_new,
+offer_changes_apply, offer_publish_apply, offer_withdraw_apply), then the batch is written set-based: the
+live offers locked in one query, the sites and categories read in two, the new offers inserted in one
+statement, the changed ones updated in one, and their events recorded in one insert, in item order,
+exactly the events the one-offer services would have recorded item after item.
 
 - Items are handled in input order; a refused item changes nothing and spoils no other. The batch is
   one transaction: a crash leaves nothing of it, so a retry starts from where the batch began.
@@ -37,7 +37,7 @@ from core.errors import DomainError, InvalidInput
 from organisations.actors import Actor
 from organisations.models import Organisation, Site
 
-from . import services
+from . import lifecycle, services
 from .models import LIVE_STATUSES, Offer, OfferStatus
 from .rules import EDITABLE_FIELDS
 
@@ -103,7 +103,7 @@ def offers_upsert(
     A constant number of queries whatever the number of items (but for the race above)."""
     actor.require_write()
     organisation = actor.acting_organisation(organisation_id)
-    services._require_offering_organisation(organisation)  # the rule stays in services
+    lifecycle.require_offering_organisation(organisation)
     refs = [_reference(raw) for raw in items]
     live = services.offers_live_lock(organisation=organisation, external_refs={r for r in refs if r})
     results: dict[int, UpsertResult] = {}

@@ -123,12 +123,14 @@ def _to_srgb(image: Image.Image, mode: str) -> Image.Image:
     if icc_profile and image.mode in ("RGB", "RGBA", "CMYK"):
         # With a broken profile, the pixels as they are are the best guess.
         with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError):
-            image = ImageCms.profileToProfile(
+            converted = ImageCms.profileToProfile(
                 image,
                 ImageCms.ImageCmsProfile(io.BytesIO(icc_profile)),
                 ImageCms.createProfile("sRGB"),
                 outputMode="RGBA" if image.mode == "RGBA" else "RGB",
             )
+            if converted is not None:  # None only when converting in place, which this does not ask
+                image = converted
     return image if image.mode == mode else image.convert(mode)
 
 
@@ -147,6 +149,7 @@ def photo_rebuild(data: bytes) -> CleanPhoto:
     """The photo in `data` encoded anew from its first frame's pixels, upright, in sRGB, without any
     metadata. Raises PhotoRejected for what is not a readable JPEG, PNG or WebP of at most MAX_PIXELS."""
     with _open(data) as image:
+        assert image.format is not None  # _open refused any image of another (or no) format
         stored_format = ACCEPTED_FORMATS[image.format]
         try:
             image.verify()  # a whole file, right checksums (PNG); decoding finds what else is broken

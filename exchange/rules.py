@@ -11,6 +11,8 @@ from inventory.models import MASS_UNITS_KG, Category
 from .models import Offer, OfferStatus
 
 GRAM = Decimal("0.001")
+# Quantities are kept to the thousandth of their unit (the columns have three decimals).
+QUANTITY_STEP = Decimal("0.001")
 
 # Statuses in which people other than the owner may see an offer: it has been public once.
 PUBLIC_STATUSES = (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED, OfferStatus.CLOSED, OfferStatus.EXPIRED)
@@ -95,8 +97,6 @@ def mass_per_unit_sql(offer: str, category: str) -> str:
     )
 
 
-def status_after_quantity_change(offer: Offer) -> str:
-    """A live offer is exhausted exactly when nothing remains to reserve."""
-    if offer.status in (OfferStatus.PUBLISHED, OfferStatus.EXHAUSTED):
-        return OfferStatus.EXHAUSTED if offer.remaining_quantity == 0 else OfferStatus.PUBLISHED
-    return offer.status
+def quantity_text(value: Decimal) -> str:
+    """A quantity as messages and error details write it: to the thousandth."""
+    return str(value.quantize(QUANTITY_STEP))

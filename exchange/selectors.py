@@ -80,7 +80,7 @@ def offers_of_organisations(*, actor: Actor, filters: OfferFilters | None = None
 
 def offers_owned_q(*, actor: Actor) -> Q:
     """On Offer: the offers of the actor's own organisations. Purely "own organisation"; who else sees
-    an offer's exact place is decided by claims/selectors.py, the rule's one home, which uses this."""
+    an offer's exact place is decided by claims/selectors/reveal.py, the rule's one home, which uses this."""
     return Q(organisation_id__in=actor.organisation_ids)
 
 

@@ -11,7 +11,7 @@ from claims.models import Claim, ClaimStatus
 from exchange.models import Offer, OfferStatus
 from exchange.rules import mass_per_unit_sql
 from inventory.models import Category
-from matching.models import Match, Need, NeedStatus
+from matching.models import Match, Need, NeedCategory, NeedStatus
 from organisations.models import Organisation, Site
 from territories.models import Territory
 
@@ -118,9 +118,9 @@ def _open_needs_without_match(query: StatsQuery) -> int:
         conditions.append(covers)
         params.append([query.territory.pk])
     if query.category_ids is not None:
-        through = Need.categories.through._meta.db_table
         conditions.append(
-            f"EXISTS (SELECT 1 FROM {through} nc WHERE nc.need_id = n.id AND nc.category_id = ANY(%s))"
+            f"EXISTS (SELECT 1 FROM {table(NeedCategory)} nc "
+            "WHERE nc.need_id = n.id AND nc.category_id = ANY(%s))"
         )
         params.append(list(query.category_ids))
     if query.recipient_kind is not None:

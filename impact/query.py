@@ -195,7 +195,12 @@ def period_check(date_from: date, date_to: date) -> None:
         raise _invalid("to", _("The period may not be longer than five years."), "period_too_long")
 
 
-_KIND_ORDER = [TerritoryKind.COMMUNE, TerritoryKind.DISTRICT, TerritoryKind.IRIS, TerritoryKind.EPCI]
+_KIND_ORDER: list[str] = [
+    TerritoryKind.COMMUNE,
+    TerritoryKind.DISTRICT,
+    TerritoryKind.IRIS,
+    TerritoryKind.EPCI,
+]
 
 
 def territory_resolve(reference: str | int) -> Territory:

@@ -1,13 +1,15 @@
 """Monthly reports: last month's figures for each territory an authority is linked to, and for all
 territories together, as a CSV table and a printable HTML page (French), kept through Django storage.
 
+The CSV is written by core.tables with the rule of every export: the machine keys (those of the
+statistics timeseries: `group`, `label`, `handovers`, `tonnes`, `co2e_kg`), then, the report being a
+French printable document, its French labels; then one row per category and the total.
+
 `monthly_report_build` is idempotent: a (territory, month) that has its report is left as it is, and
 concurrent builders of the same report serialise on an advisory lock."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +18,7 @@ from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from core.tables import columns_of, file_stem, table_bytes
 from territories.models import Territory
 
 from .models import MonthlyReport, PublicAuthorityTerritory
@@ -25,13 +28,13 @@ from .selectors import summary_for, territories_for, timeseries_for
 
 REPORT_LANGUAGE = "fr"
 
-CSV_COLUMNS = [
-    ("group", "catégorie"),
-    ("label", "libellé"),
-    ("handovers", "remises"),
-    ("tonnes", "tonnes"),
-    ("co2e_kg", "co2e_evite_kg"),
-]
+CSV_COLUMNS = columns_of(
+    ("group", "Catégorie", "Category"),
+    ("label", "Libellé", "Label"),
+    ("handovers", "Remises (nettes des annulations)", "Handovers (net of reversals)"),
+    ("tonnes", "Tonnes détournées", "Tonnes diverted"),
+    ("co2e_kg", "CO2e évité (kg)", "CO2e avoided (kg)"),
+)
 
 
 def previous_month(now: datetime | None = None) -> date:
@@ -61,15 +64,15 @@ def report_query(*, territory: Territory | None, month: date) -> StatsQuery:
 
 
 def _csv(summary: dict, categories: list[dict]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([header for _key, header in CSV_COLUMNS])
-    for point in categories:
-        writer.writerow([point[key] for key, _header in CSV_COLUMNS])
-    writer.writerow(
-        ["total", "Total", summary["handovers"], summary["tonnes_diverted"], summary["co2e_avoided_kg"]]
-    )
-    return out.getvalue().encode("utf-8")
+    """The table, in the active language (the report's)."""
+    total = {
+        "group": "total",
+        "label": "Total",
+        "handovers": summary["handovers"],
+        "tonnes": summary["tonnes_diverted"],
+        "co2e_kg": summary["co2e_avoided_kg"],
+    }
+    return table_bytes(CSV_COLUMNS, [*categories, total], labels=True)
 
 
 def _render(territory: Territory | None, month: date) -> tuple[bytes, bytes]:
@@ -87,6 +90,7 @@ def _render(territory: Territory | None, month: date) -> tuple[bytes, bytes]:
                 t for t in territories_for(query, with_geometry=False) if t["handovers"] or t["mass_kg"]
             ]
             communes.sort(key=lambda t: (-t["mass_kg"], t["code"]))
+        csv_bytes = _csv(summary, categories)
         html = render_to_string(
             "impact/monthly_report.html",
             {
@@ -98,12 +102,17 @@ def _render(territory: Territory | None, month: date) -> tuple[bytes, bytes]:
                 "generated_at": timezone.now(),
             },
         )
-    return _csv(summary, categories), html.encode("utf-8")
+    return csv_bytes, html.encode("utf-8")
 
 
 def _file_stem(territory: Territory | None, month: date) -> str:
     place = f"{territory.kind}-{territory.code}" if territory is not None else "all-territories"
-    return f"boucle-{month:%Y-%m}-{place}"
+    return file_stem(f"{month:%Y-%m}", place)
+
+
+def report_filename(report: MonthlyReport, extension: str) -> str:
+    """The name a report is downloaded as (its stored file may carry a suffix the storage added)."""
+    return f"{_file_stem(report.territory, report.month)}.{extension}"
 
 
 @transaction.atomic
@@ -115,7 +124,11 @@ def monthly_report_build(*, territory_id: int | None, month: date) -> tuple[Mont
         cursor.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"impact-report:{territory_id}:{month}"]
         )
-    existing = MonthlyReport.objects.filter(territory_id=territory_id, month=month).first()
+    reports = MonthlyReport.objects.filter(month=month)
+    if territory_id is None:
+        existing = reports.filter(territory__isnull=True).first()
+    else:
+        existing = reports.filter(territory_id=territory_id).first()
     if existing is not None:
         return existing, False
     territory = Territory.objects.defer("geometry").get(pk=territory_id) if territory_id else None

@@ -107,7 +107,8 @@ def _ledger_between(query: StatsQuery, start: datetime, end: datetime) -> Sql:
 
 def _ledger_facts(query: StatsQuery, *, with_parties: bool = False) -> Sql:
     grams = "(h.mass_kg * 1000)::bigint"
-    co2e, join, co2e_params = "h.co2e_avoided_kg", "", []
+    co2e, join = "h.co2e_avoided_kg", ""
+    co2e_params: list = []
     if query.factor_version is not None:
         join, co2e, co2e_params = restated_co2e_sql(restatement_rules(query.factor_version))
     select = Sql(

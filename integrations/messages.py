@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from claims.models import Claim, Handover
 from core.models import DomainEvent
 from exchange.models import Offer
+from exchange.shape import offer_plain_values
 from matching.models import Match
 
 # type → what it means (the schema, the endpoints' choices, the README). The domain event of the same
@@ -55,13 +57,23 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)  # as the API writes decimals
 
 
+def _wire(value: Any) -> Any:
+    """A value as the message's JSON carries it: decimals as the API writes them, times in RFC 3339 UTC
+    like the message's `timestamp`."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
 def _offer_data(offer: Offer) -> dict[str, Any]:
+    """The offer's identity, its status and its plain fields: the read shape (exchange/shape.py)."""
     return {
         "offer": offer.pk,
         "external_ref": offer.external_ref or None,
         "status": offer.status,
-        "remaining_quantity": _text(offer.remaining_quantity),
-        "unit": offer.unit,
+        **{name: _wire(value) for name, value in offer_plain_values(offer).items()},
     }
 
 

@@ -71,8 +71,9 @@ def delivery_get(*, actor: Actor, delivery_id: int) -> WebhookDelivery:
 def sendable(now: datetime) -> Q:
     """May be attempted at `now`: pending and due, its endpoint active, not held by a worker, and no
     earlier message of its ordering key to the same endpoint still pending."""
+    # Q & Exists is a Q (Q._combine takes any conditional expression); the stubs' Q.__and__ takes a Q.
     return (
-        Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__is_active=True)
+        Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__is_active=True)  # type: ignore[return-value]
         & (Q(leased_until__isnull=True) | Q(leased_until__lt=now))
         & ~Exists(
             WebhookDelivery.objects.filter(

@@ -375,7 +375,7 @@ def _settle(
         response_body=outcome.body,
     )
     now = timezone.now()
-    fields = {"leased_until": None}
+    fields: dict[str, object] = {"leased_until": None}
     if outcome.succeeded:
         fields.update(status=DeliveryStatus.SUCCEEDED, delivered_at=now, next_attempt_at=None)
     elif outcome.status_code == 410:

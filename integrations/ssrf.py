@@ -154,7 +154,8 @@ class Target:
 def resolve_host(host: str, port: int) -> list[str]:
     """Every address `host` resolves to for a TCP connection (the system resolver). Tests replace this."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    # A TCP address is (host, port[, flow, scope]): its host is text.
+    return [info[4][0] for info in infos if isinstance(info[4][0], str)]
 
 
 def url_check(url: str) -> Target:

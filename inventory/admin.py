@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import TYPE_CHECKING, TypedDict
 
 from django import forms
 from django.contrib import admin
@@ -16,7 +17,14 @@ from .models import Category, EmissionFactor, FactorVersion
 from .selectors import current_factor_version
 from .services import category_save, factor_spec_problem, factor_version_publish
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 FACTOR_FIELDS = ("category", "version", "basis", "kgco2e", "status", "source", "created_at")
+
+
+class _FactorTotal(TypedDict):
+    factor_total: int
 
 
 class ReadOnlyFactorInline(admin.TabularInline):
@@ -162,7 +170,7 @@ class FactorVersionAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(factor_total=Count("factors"))
 
     @admin.display(description=_("factors"), ordering="factor_total")
-    def factor_count(self, obj: FactorVersion) -> int:
+    def factor_count(self, obj: WithAnnotations[FactorVersion, _FactorTotal]) -> int:
         return obj.factor_total
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -110,7 +110,11 @@ class Category(models.Model):
                 ancestor = ancestor.parent
         if (self.mass_min_kg is None) != (self.mass_max_kg is None):
             raise ValidationError(_("Give both ends of the plausible mass range, or neither."))
-        if self.mass_min_kg is not None and not 0 < self.mass_min_kg < self.mass_max_kg:
+        if (
+            self.mass_min_kg is not None
+            and self.mass_max_kg is not None
+            and not 0 < self.mass_min_kg < self.mass_max_kg
+        ):
             raise ValidationError(
                 {"mass_max_kg": _("The greatest plausible mass must exceed the least, which must exceed 0.")}
             )

@@ -193,9 +193,11 @@ def read_catalogue(path: Path = CATALOGUE_CSV, *, factors: dict[str, FactorRow])
             typical_mass_kg=mass,
             typical_mass_source=mass_source if mass is not None else "",
         )
-    for row in rows.values():
-        if row.parent_key and row.parent_key not in rows:
-            problems.append(f"{path.name}: {row.key}'s parent {row.parent_key!r} is not in the file")
+    for category in rows.values():
+        if category.parent_key and category.parent_key not in rows:
+            problems.append(
+                f"{path.name}: {category.key}'s parent {category.parent_key!r} is not in the file"
+            )
     unused = sorted(set(factors) - {r.factor_key for r in rows.values()})
     if unused:
         problems.append(f"{path.name}: reference factor(s) linked to no category: {', '.join(unused)}")

@@ -103,7 +103,7 @@ def factor_version_publish(
         problems, kgco2e = _spec_problems(basis, value, source, status)
         if key not in categories:
             problems.insert(0, _("No such category."))
-        if problems:
+        if problems or kgco2e is None:  # no value without a problem saying so
             errors[field] = problems
             continue
         rows.append(
@@ -157,6 +157,7 @@ def category_save(*, category: Category) -> Category:
 def _descendant_paths_refresh(category: Category, old_path: str) -> None:
     paths = {category.pk: category.path}
     for node in Category.objects.filter(path__startswith=f"{old_path}/").order_by("depth"):
+        assert node.parent_id is not None  # a descendant: it has a parent
         node.path = f"{paths[node.parent_id]}/{node.key}"
         node.depth = node.path.count("/")
         Category.objects.filter(pk=node.pk).update(path=node.path, depth=node.depth)

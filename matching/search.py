@@ -8,10 +8,12 @@ which is far below what matters for "what is near me", and keeps the three consi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import Point
@@ -149,19 +151,11 @@ class HitCategory:
 
 @dataclass(frozen=True, slots=True)
 class OfferHit:
-    """An offer as search shows it: the location the actor may see, and the distance from it."""
+    """An offer as search shows it: its plain fields, the location the actor may see, and the distance
+    from it. A plain field reads as an attribute too (`hit.title`)."""
 
     id: int
-    title: str
-    quantity: Decimal
-    unit: str
-    remaining_quantity: Decimal
-    mass_per_unit_kg: Decimal | None
-    condition: str
-    mode: str
-    price_eur: Decimal | None
-    available_from: datetime
-    available_until: datetime | None
+    fields: Mapping[str, Any]  # the offer's plain fields (exchange/shape.py OFFER_FIELDS) and their values
     organisation: HitOrganisation
     category: HitCategory
     lon: float
@@ -169,6 +163,11 @@ class OfferHit:
     location_is_approximate: bool
     distance_m: float
     photo_count: int
+
+    def __getattr__(self, name: str) -> Any:
+        if name in OFFER_FIELDS:
+            return self.fields[name]
+        raise AttributeError(name)
 
 
 def _category_path(category_id: int) -> str:
@@ -242,7 +241,7 @@ def with_shown_location(qs: QuerySet[Offer], *, actor: Actor, point: Point) -> Q
     two the actor may see.
 
     The owner's members and keys, and a recipient holding a claim that reveals the place, see the exact
-    site (claims/selectors.py decides, as for every other view of an offer); everyone else sees the
+    site (claims/selectors/reveal.py decides, as for every other view of an offer); everyone else sees the
     stable grid-cell centre (organisations.geo) and distances measured from it. Both are measured in SQL
     (cheap on the few rows returned) and Python picks one, so the visibility test is written once per
     row."""
@@ -319,7 +318,7 @@ def offers_near(
     hits = [
         OfferHit(
             id=row.id,
-            **{name: getattr(row, name) for name in OFFER_FIELDS},
+            fields={name: getattr(row, name) for name in OFFER_FIELDS},
             organisation=HitOrganisation(row.organisation_id, row.organisation__name, row.organisation__kind),
             category=HitCategory(
                 row.category_id,

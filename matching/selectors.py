@@ -204,7 +204,7 @@ def needs_covering_offer(
     """Open needs of other organisations whose area covers the offer's public point and that asked
     for its category or an ancestor of it. Served by the GiST index: see benchmarks/bench_matching.py."""
     point = offer.public_location
-    params = {
+    params: dict[str, str | int | datetime | list[int]] = {
         "point": f"SRID=4326;POINT({point.x!r} {point.y!r})",
         "now": now or timezone.now(),
         "organisation_id": offer.organisation_id,

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -173,9 +174,10 @@ def need_update(
         raise TypeError(f"need_update() got unexpected fields {sorted(unknown)!r}")
     actor.require_write()
     need_id = need.pk if isinstance(need, Need) else need
-    need = Need.objects.select_for_update().filter(pk=need_id).first()
-    if need is None:
+    locked = Need.objects.select_for_update().filter(pk=need_id).first()
+    if locked is None:
         raise NotFound(_("No such need."))
+    need = locked
     actor.require_member(need.organisation_id)
     now = timezone.now()
     errors: dict[str, list[str]] = {}
@@ -287,9 +289,7 @@ def matches_record_for_offer(*, offer: Offer, now: dt.datetime | None = None) ->
     for organisation_id, match_ids in by_organisation.items():
         if modes[organisation_id] == MatchAlertMode.IMMEDIATE:
             transaction.on_commit(
-                lambda org=organisation_id, ids=match_ids: tasks.send_match_alert.delay(
-                    organisation_id=org, match_ids=ids
-                ),
+                partial(tasks.send_match_alert.delay, organisation_id=organisation_id, match_ids=match_ids),
                 robust=True,
             )
     return [match_id for match_id, _org in new]
@@ -311,7 +311,7 @@ RETURNING id, organisation_id
 
 def _insert_new_matches(*, offer: Offer, candidates: list[Match], now: dt.datetime) -> list[tuple[int, int]]:
     """(match id, organisation id) of the rows inserted now; pairs already recorded are skipped."""
-    params = {
+    params: dict[str, int | dt.datetime | list[int] | list[float] | list[str]] = {
         "offer_id": offer.pk,
         "now": now,
         "need_ids": [m.need_id for m in candidates],

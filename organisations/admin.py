@@ -6,6 +6,7 @@ logged-in operator; invitations and keys are created through the API, where thei
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin, messages
@@ -26,6 +27,9 @@ from .actors import Actor
 from .models import ApiKey, Invitation, Membership, Organisation, Registration, Site, User
 from .validators import IdentifierErrors, organisation_identifiers
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 def _actor(request) -> Actor:
     return Actor.for_user(request.user)
@@ -38,8 +42,9 @@ def _adopt(obj, saved) -> None:
     obj.refresh_from_db()
 
 
-class OperatorOnly:
-    """Saving here runs services that only operators may run: other staff may look, not change."""
+class OperatorOnly(admin.ModelAdmin):
+    """Saving here runs services that only operators may run: other staff may look, not change. Mixed
+    in before the admin class it restricts."""
 
     def _is_operator(self, request) -> bool:
         return _actor(request).is_operator
@@ -336,7 +341,7 @@ class InvitationAdmin(ReadOnly, admin.ModelAdmin):
     readonly_fields = ("token_hash",)
 
     @admin.display(description=_("status"))
-    def status(self, obj: Invitation) -> str:
+    def status(self, obj: Invitation) -> StrOrPromise:
         if obj.accepted_at:
             return _("accepted")
         return _("expired") if obj.expires_at <= timezone.now() else _("pending")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.gis.db import models
@@ -16,10 +19,10 @@ from core.models import TimeStampedModel
 from .geo import approximate_point
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra):
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An e-mail address is required.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
@@ -27,16 +30,16 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **extra):
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra):
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.update(is_staff=True, is_superuser=True)
         return self._create_user(email, password, **extra)
 
-    def get_by_natural_key(self, username):
+    def get_by_natural_key(self, username: str | None) -> User:
         # Log-in by e-mail ignores case, as addresses are unique regardless of case.
         return self.get(email__iexact=username)
 
@@ -44,7 +47,8 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person. Logs in with an e-mail address; acts through memberships of organisations."""
 
-    username = None
+    # Django's documented way to drop an inherited field; the stubs type AbstractUser.username as str.
+    username = None  # type: ignore[assignment]
     email = models.EmailField(_("e-mail address"), unique=True)
     preferred_language = models.CharField(
         _("preferred language"), max_length=2, choices=[("fr", "Français"), ("en", "English")], default="fr"
@@ -60,8 +64,10 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
-    objects = UserManager()
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    # The stubs type AbstractUser.objects as contrib.auth's UserManager, whose methods take a username;
+    # this model has none, so it has its own manager.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         verbose_name = _("user")
@@ -75,15 +81,18 @@ class User(AbstractUser):
     # matches (a password change or reset). Mixing the epoch in ends dashboard sessions on every
     # revocation too. Epoch 0 keeps Django's own value, so sessions opened before epochs existed live on.
     def get_session_auth_hash(self) -> str:
-        return self._session_hash(secret=None)
-
-    def get_session_auth_fallback_hash(self):
-        for secret in settings.SECRET_KEY_FALLBACKS:
-            yield self._session_hash(secret=secret)
-
-    def _session_hash(self, *, secret: str | None) -> str:
         if not self.token_epoch:
-            return self._get_session_auth_hash(secret=secret)
+            return super().get_session_auth_hash()
+        return self._epoch_session_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        if not self.token_epoch:
+            yield from super().get_session_auth_fallback_hash()
+            return
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._epoch_session_hash(secret=secret)
+
+    def _epoch_session_hash(self, *, secret: str | bytes | None) -> str:
         return salted_hmac(
             "organisations.User.session_hash",
             f"{self.password}\x00{self.token_epoch}",

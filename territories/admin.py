@@ -30,7 +30,8 @@ class TerritoryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("area (km²)"), ordering="area_m2")
     def area_km2(self, obj: Territory) -> str:
-        return f"{obj.area_m2.sq_m / 1e6:.2f}" if getattr(obj, "area_m2", None) is not None else "—"
+        area = getattr(obj, "area_m2", None)  # annotated by get_queryset
+        return f"{area.sq_m / 1e6:.2f}" if area is not None else "—"
 
     @admin.display(description=_("boundary"))
     def geometry_summary(self, obj: Territory) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.gis.gdal import GDALException
-from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, WKBWriter
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Polygon, WKBWriter
 
 WGS84 = 4326
 _CRS_CODE = re.compile(r"(?:EPSG:+|EPSG::)(\d+)$", re.IGNORECASE)
@@ -74,8 +74,13 @@ def _multipolygon(geometry: Any, srid: int, where: str) -> MultiPolygon:
             geom.transform(WGS84)
         except (GEOSException, GDALException) as exc:
             raise TerritoryFileError(f"{where}: cannot reproject from EPSG:{srid} ({exc})") from exc
-    if geom.geom_type == "Polygon":
+    # GEOSGeometry takes the class of what it read, a Polygon or a MultiPolygon as the type checked above.
+    if isinstance(geom, Polygon):
         geom = MultiPolygon(geom, srid=WGS84)
+    if not isinstance(geom, MultiPolygon):
+        raise TerritoryFileError(
+            f"{where}: geometry must be a Polygon or MultiPolygon, not {geom.geom_type!r}"
+        )
     return geom
 
 

@@ -33,7 +33,7 @@ def _made_valid(geometry: MultiPolygon, code: str) -> MultiPolygon:
         )
         (ewkb,) = cursor.fetchone()
     repaired = GEOSGeometry(memoryview(bytes(ewkb)))
-    if repaired.empty or repaired.geom_type != "MultiPolygon":
+    if repaired.empty or not isinstance(repaired, MultiPolygon):  # GEOSGeometry takes the class of its type
         raise InvalidInput(
             _("Territory %(code)s: the geometry is invalid and cannot be repaired into polygons.")
             % {"code": code},
@@ -52,7 +52,7 @@ def territories_upsert(*, kind: str, records: list[TerritoryRecord], source: str
             field_errors={"kind": [_("One of %(choices)s.") % {"choices": ", ".join(TerritoryKind.values)}]},
         )
     source = source.strip()
-    if len(source) > SOURCE_MAX:
+    if SOURCE_MAX is not None and len(source) > SOURCE_MAX:
         source = source[: SOURCE_MAX - 1] + "…"
     result = TerritoryLoadResult()
     existing = {

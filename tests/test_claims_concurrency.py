@@ -40,7 +40,7 @@ LOT = 37
 
 def _claimants(n: int) -> list:
     """Associations in good standing (a handover vouched for by a donor), so that offers that accept
-    claims automatically accept theirs (claims/selectors.py)."""
+    claims automatically accept theirs (claims/selectors/reveal.py)."""
     donor = make_org()
     category, _ = Category.objects.get_or_create(
         key="test-misc", defaults={"name_fr": "Divers", "name_en": "Miscellaneous", "default_unit": "piece"}

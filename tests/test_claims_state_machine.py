@@ -67,7 +67,7 @@ class ClaimsMachine(RuleBasedStateMachine):
             },
         )
         # Two recipients in good standing, whose claims auto-accepting offers accept at once; the third
-        # has no vouched handover, so its claims on them wait for an answer (claims/selectors.py).
+        # has no vouched handover, so its claims on them wait for an answer (claims/selectors/reveal.py).
         for recipient in self.recipients[:2]:
             make_ledger_row(make_org(), recipient, self.category, mass_kg=1, collected_at=timezone.now())
         self.offer_ids: list[int] = []

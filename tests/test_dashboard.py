@@ -366,7 +366,7 @@ def test_the_csv_links_carry_the_filters_and_match_the_api(ledger, operator_user
     client = session_for(operator_user)
     html = client.get(f"/dashboard/?{YEAR}&territory=59512").content.decode()
     links = dict(re.findall(r'data-table="([a-z]+)" href="([^"]+)"', html))
-    expected = f"/dashboard/export/summary/?{YEAR}&territory=59512&format=csv&lang=fr"
+    expected = f"/dashboard/export/summary/?{YEAR}&territory=59512&format=csv&labels=true&lang=fr"
     assert links["summary"] == expected.replace("&", "&amp;")
     api = client_for(operator_user)
     for table, extra in (
@@ -379,10 +379,10 @@ def test_the_csv_links_carry_the_filters_and_match_the_api(ledger, operator_user
         download = client.get(url)
         assert download.status_code == 200
         assert download["Content-Type"].startswith("text/csv")
-        from_api = api.get(f"/api/v1/stats/{table}/?{YEAR}&territory=59512{extra}&format=csv")
+        from_api = api.get(f"/api/v1/stats/{table}/?{YEAR}&territory=59512{extra}&format=csv&labels=true")
         assert download.content == from_api.content
     rows = list(csv.reader(io.StringIO(client.get(links["summary"].replace("&amp;", "&")).content.decode())))
-    assert rows[0] == ["indicateur", "libellé", "valeur"]
+    assert rows[:2] == [["indicator", "label", "value"], ["Indicateur", "Libellé", "Valeur"]]
     assert ["tonnes_diverted", "Tonnes détournées des déchets", "1.286000"] in rows
 
 

@@ -496,6 +496,18 @@ def test_ledger_as_csv(firm, association, recipient, factors, operator_user):
     assert b"".join(stranger.get("/api/v1/handovers/?format=csv").streaming_content).decode().count("\n") == 1
     everything = client_for(operator_user).get("/api/v1/handovers/?format=csv")
     assert b"".join(everything.streaming_content).decode().count("\n") == 4
+    assert everything["Content-Disposition"] == 'attachment; filename="boucle-handovers.csv"'
+    for language, labels in (
+        ("fr", ["Identifiant", "Demande", "Annule la ligne"]),
+        ("en", ["Id", "Claim", "Reverses the row"]),
+    ):
+        labelled = recipient.get("/api/v1/handovers/?format=csv&labels=true", HTTP_ACCEPT_LANGUAGE=language)
+        labelled_lines = list(csv.reader(io.StringIO(b"".join(labelled.streaming_content).decode())))
+        assert labelled_lines[0][:5] == ["id", "claim_id", "reverses_id", "corrects_id", "collected_at"]
+        assert labelled_lines[1][:3] == labels and len(labelled_lines[1]) == len(labelled_lines[0]) == 32
+        assert [line[0] for line in labelled_lines[2:]] == [str(second.pk), str(first.pk), rows[2]["id"]]
+    refused = recipient.get("/api/v1/handovers/?format=csv&labels=1")
+    assert (refused.status_code, refused.json()["errors"][0]["field"]) == (400, "labels")
 
 
 def test_errors_stay_problem_json_when_csv_is_asked(recipient):

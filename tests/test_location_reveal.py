@@ -1,4 +1,4 @@
-"""When the exact pickup place and the contacts are revealed (claims/selectors.py), issue 8 item 8.
+"""When the exact pickup place and the contacts are revealed (claims/selectors/reveal.py), issue 8 item 8.
 
 Before: an offer that accepts claims automatically handed its site's exact point and address, the
 pickup instructions and the donor's e-mail and phone to any verified association that claimed one unit,

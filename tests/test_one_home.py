@@ -19,6 +19,15 @@ RULES = {
     ),
     "what a statistics scope lets through": ('else f"{column} = ANY(%s)"', {"impact/query.py"}),
     "an offer's mass per unit, in SQL": ("THEN {category}.{typical}", {"exchange/rules.py"}),
+    "an offer's stock moves (remaining, reserved, collected)": (
+        'reserved_quantity=F("reserved_quantity")',
+        {"exchange/lifecycle.py"},
+    ),
+    "an offer's status changes": (".status = OfferStatus.", {"exchange/lifecycle.py"}),
+    "a live offer is exhausted when nothing remains": (
+        "then=Value(OfferStatus.EXHAUSTED)",
+        {"exchange/lifecycle.py"},
+    ),
 }
 
 
@@ -37,3 +46,10 @@ def test_no_second_copy_of_the_old_forms():
     assert _holders('category__path__startswith=f"') == set()
     assert _holders("CASE o.unit WHEN 'kg'") == set()
     assert _holders(".territory_id = ANY(%s)") == set()
+    # Claims ask the offer's life cycle for stock; they no longer write it.
+    assert _holders("def _take(") == set()
+    assert _holders("def _give_back(") == set()
+    # The organisations layer announces a site's move; it writes no offer or need itself.
+    assert _holders("site.offers.update(") == set()
+    assert _holders("site.needs.update(") == set()
+    assert _holders("site_moved.send(") == {"organisations/services/sites.py"}

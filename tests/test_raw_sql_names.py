@@ -12,10 +12,6 @@ from django.apps import apps
 
 from tests.test_module_size import ROOT, _modules
 
-# Still to convert (issue 11 is open for them): the rollup triggers' bodies, created by migrations from
-# these modules. No module may join this list.
-PENDING = {"impact/rollups.py", "impact/management/commands/rebuild_rollups.py"}
-
 
 def _table_names() -> set[str]:
     return {
@@ -62,9 +58,4 @@ def test_the_project_tables_are_known():
 
 
 def test_no_sql_spells_a_table_name():
-    assert set(_spelling_tables()) - PENDING == set()
-
-
-def test_the_modules_still_to_convert_still_spell_table_names():
-    """A module converted leaves PENDING, so the list only shrinks."""
-    assert set(_spelling_tables()) >= PENDING
+    assert _spelling_tables() == {}

@@ -50,7 +50,8 @@ def test_report_files_hold_the_month_figures(ledger):
     with roubaix.csv_file.open("rb") as stored:
         rows = list(csv.reader(io.StringIO(stored.read().decode("utf-8"))))
     assert rows == [
-        ["catégorie", "libellé", "remises", "tonnes", "co2e_evite_kg"],
+        ["group", "label", "handovers", "tonnes", "co2e_kg"],
+        ["Catégorie", "Libellé", "Remises (nettes des annulations)", "Tonnes détournées", "CO2e évité (kg)"],
         ["furniture", "Mobilier", "1", "0.060000", "223.200"],
         ["total", "Total", "1", "0.060000", "223.200"],
     ]
@@ -73,7 +74,9 @@ def test_reports_are_listed_and_served_within_the_scope(ledger, operator_user):
     csv_response = city.get(listed[0]["csv_url"].replace("http://testserver", ""))
     assert csv_response.status_code == 200
     assert csv_response["Content-Type"] == "text/csv; charset=utf-8"
-    assert _rows(csv_response)[1][0] == "furniture"
+    assert csv_response["Content-Disposition"] == 'attachment; filename="boucle-2025-02-commune-59512.csv"'
+    served = _rows(csv_response)
+    assert (served[0][0], served[1][0], served[2][0]) == ("group", "Catégorie", "furniture")
     html_response = city.get(listed[0]["html_url"].replace("http://testserver", ""))
     assert (html_response.status_code, html_response["Content-Type"]) == (200, "text/html; charset=utf-8")
     lille = MonthlyReport.objects.get(territory=ledger.territories["59350"])

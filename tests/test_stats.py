@@ -416,73 +416,142 @@ def test_territories_are_a_geojson_choropleth(ledger, operator):
     assert by_code["59009"]["properties"]["handovers"] == 0
 
 
-def test_csv_headers_follow_the_language(ledger, operator):
-    french = operator.get(f"/api/v1/stats/timeseries/?{YEAR}&interval=year&format=csv")
+TIMESERIES_KEYS = [
+    "bucket",
+    "group",
+    "label",
+    "handovers",
+    "tonnes",
+    "co2e_kg",
+    "outlier_handovers",
+    "outlier_tonnes",
+    "loans_made",
+    "items_lent",
+    "item_days_lent",
+    "loans_returned",
+    "loans_returned_on_time",
+]
+
+
+def _csv_rows(response) -> list[list[str]]:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return list(csv.reader(io.StringIO(content.decode("utf-8"))))
+
+
+def test_csv_headers_are_machine_keys_then_labels_on_request(ledger, operator):
+    """The first row is the machine keys in every language; `labels=true` adds the labels row in the
+    request's language (api.exports)."""
+    url = f"/api/v1/stats/timeseries/?{YEAR}&interval=year&format=csv"
+    french = operator.get(url)
     assert french.status_code == 200
     assert french["Content-Type"] == "text/csv; charset=utf-8"
-    rows = list(csv.reader(io.StringIO(french.content.decode("utf-8"))))
-    assert rows == [
-        [
-            "période",
-            "groupe",
-            "libellé",
-            "remises",
-            "tonnes",
-            "co2e_evite_kg",
-            "remises_aberrantes",
-            "tonnes_aberrantes",
-            "prets",
-            "quantite_pretee",
-            "jours_objets_pretes",
-            "prets_rendus",
-            "prets_rendus_a_temps",
-        ],
-        [
-            "2025-01-01",
-            "all",
-            "Tous",
-            "7",
-            "0.645500",
-            "2793.450",
-            "0",
-            "0.000000",
-            "0",
-            "0.000",
-            "0.00",
-            "0",
-            "0",
-        ],
-    ]
-    english = operator.get(
-        f"/api/v1/stats/timeseries/?{YEAR}&interval=year&format=csv", HTTP_ACCEPT_LANGUAGE="en"
+    assert (
+        french["Content-Disposition"] == 'attachment; filename="boucle-timeseries-2025-01-01_2025-12-31.csv"'
     )
-    assert next(csv.reader(io.StringIO(english.content.decode()))) == [
-        "bucket",
-        "group",
-        "label",
-        "handovers",
-        "tonnes",
-        "co2e_kg",
-        "outlier_handovers",
-        "outlier_tonnes",
-        "loans_made",
-        "items_lent",
-        "item_days_lent",
-        "loans_returned",
-        "loans_returned_on_time",
+    values = [
+        "2025-01-01",
+        "all",
+        "Tous",
+        "7",
+        "0.645500",
+        "2793.450",
+        "0",
+        "0.000000",
+        "0",
+        "0.000",
+        "0.00",
+        "0",
+        "0",
     ]
+    assert _csv_rows(french) == [TIMESERIES_KEYS, values]
+    english = operator.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    assert _csv_rows(english)[0] == TIMESERIES_KEYS
+    french_labels = _csv_rows(operator.get(url + "&labels=true"))
+    assert french_labels == [
+        TIMESERIES_KEYS,
+        [
+            "Période (premier jour)",
+            "Groupe",
+            "Libellé",
+            "Remises (nettes des annulations)",
+            "Tonnes détournées",
+            "CO2e évité (kg)",
+            "Remises aberrantes",
+            "Tonnes des remises aberrantes",
+            "Prêts consentis",
+            "Quantité prêtée",
+            "Jours-objets prêtés",
+            "Prêts rendus",
+            "Prêts rendus à temps",
+        ],
+        values,
+    ]
+    english_labels = _csv_rows(operator.get(url + "&labels=true", HTTP_ACCEPT_LANGUAGE="en"))
+    assert english_labels[0] == TIMESERIES_KEYS
+    assert english_labels[1] == [
+        "Bucket (first day)",
+        "Group",
+        "Label",
+        "Handovers (net of reversals)",
+        "Tonnes diverted",
+        "CO2e avoided (kg)",
+        "Outlier handovers",
+        "Tonnes of outlier handovers",
+        "Loans made",
+        "Items lent",
+        "Item-days lent",
+        "Loans returned",
+        "Loans returned on time",
+    ]
+    assert english_labels[2][:3] == ["2025-01-01", "all", "All"]
+    assert _csv_rows(operator.get(url + "&labels=false")) == [TIMESERIES_KEYS, values]
+
     summary = operator.get(f"/api/v1/stats/summary/?{YEAR}", HTTP_ACCEPT="text/csv")
-    table = list(csv.reader(io.StringIO(summary.content.decode())))
-    assert table[0] == ["indicateur", "libellé", "valeur"]
+    table = _csv_rows(summary)
+    assert table[0] == ["indicator", "label", "value"]
     assert ["co2e_avoided_kg", "CO2e évité (kg)", "2793.450"] in table
     assert ["factor_versions", "Versions des facteurs", "2025.1; 2026.1"] in table
-    territories = list(
-        csv.reader(
-            io.StringIO(operator.get(f"/api/v1/stats/territories/?{YEAR}&format=csv").content.decode())
-        )
+    labelled = _csv_rows(operator.get(f"/api/v1/stats/summary/?{YEAR}&labels=true", HTTP_ACCEPT="text/csv"))
+    assert labelled[:2] == [["indicator", "label", "value"], ["Indicateur", "Libellé", "Valeur"]]
+    assert labelled[2:] == table[1:]
+    english_summary = operator.get(
+        f"/api/v1/stats/summary/?{YEAR}&labels=true", HTTP_ACCEPT="text/csv", HTTP_ACCEPT_LANGUAGE="en"
     )
-    assert territories[0][:4] == ["id", "type", "code", "nom"]
+    assert _csv_rows(english_summary)[:2] == [
+        ["indicator", "label", "value"],
+        ["Indicator", "Label", "Value"],
+    ]
+    assert ["co2e_avoided_kg", "CO2e avoided (kg)", "2793.450"] in _csv_rows(english_summary)
+
+    territories_url = f"/api/v1/stats/territories/?{YEAR}&format=csv"
+    territories = _csv_rows(operator.get(territories_url))
+    assert territories[0][:4] == ["id", "kind", "code", "name"]
     assert len(territories) == 96
+    for language, names in (
+        ("fr", ["Identifiant", "Type", "Code", "Nom"]),
+        ("en", ["Id", "Kind", "Code", "Name"]),
+    ):
+        labelled = _csv_rows(operator.get(territories_url + "&labels=true", HTTP_ACCEPT_LANGUAGE=language))
+        assert labelled[0] == territories[0] and labelled[1][:4] == names and len(labelled) == 97
+
+
+@pytest.mark.parametrize("query", ["labels=yes", "labels=", "labels=true&labels=true"])
+def test_labels_is_read_strictly(ledger, operator, query):
+    for path in ("summary/?", "timeseries/?interval=year&", "territories/?", "ledger/?"):
+        for fmt in ("&format=csv", "&format=json"):
+            response = operator.get(f"/api/v1/stats/{path}{YEAR}&{query}{fmt}")
+            assert response.status_code == 400, (path, fmt, response.content)
+            assert response["Content-Type"] == "application/problem+json"
+            assert [e["field"] for e in response.json()["errors"]] == ["labels"]
+
+
+def test_the_labels_row_has_its_own_etag(ledger, operator):
+    for path in ("summary/?", "ledger/?"):
+        url = f"/api/v1/stats/{path}{YEAR}&format=csv"
+        plain, labelled = operator.get(url), operator.get(url + "&labels=true")
+        assert plain["ETag"] != labelled["ETag"]
+        assert operator.get(url + "&labels=true", HTTP_IF_NONE_MATCH=labelled["ETag"]).status_code == 304
+        assert operator.get(url + "&labels=true", HTTP_IF_NONE_MATCH=plain["ETag"]).status_code == 200
 
 
 def test_conditional_requests_answer_304_until_the_ledger_moves(ledger, operator):
@@ -544,7 +613,8 @@ def test_unknown_interval_or_grouping_is_400(operator, query, field):
 
 
 def test_too_many_points_is_400(ledger, operator, monkeypatch):
-    monkeypatch.setattr("impact.selectors.MAX_TIMESERIES_POINTS", 5000)  # 1826 days × 4 territory groups
+    # 1826 days × 4 territory groups
+    monkeypatch.setattr("impact.selectors.timeseries.MAX_TIMESERIES_POINTS", 5000)
     response = operator.get(
         "/api/v1/stats/timeseries/?from=2021-01-01&to=2025-12-31&interval=day&group_by=territory"
     )
@@ -665,6 +735,14 @@ def test_anonymised_ledger(ledger, operator, django_assert_max_num_queries):
     lines = list(csv.reader(io.StringIO(b"".join(streamed.streaming_content).decode())))
     assert lines[0][:3] == ["id", "collected_at", "category"]
     assert len(lines) == 10
+    assert streamed["Content-Disposition"] == 'attachment; filename="boucle-ledger-2025-01-01_2025-12-31.csv"'
+    for language, names in (("fr", ["Identifiant", "Collectée le"]), ("en", ["Id", "Collected at"])):
+        labelled = operator.get(
+            f"/api/v1/stats/ledger/?{YEAR}&format=csv&labels=true", HTTP_ACCEPT_LANGUAGE=language
+        )
+        labelled_lines = list(csv.reader(io.StringIO(b"".join(labelled.streaming_content).decode())))
+        assert labelled_lines[0] == lines[0] and labelled_lines[1][:2] == names
+        assert labelled_lines[2:] == lines[1:]
     assert b"Ateliers" not in operator.get(f"/api/v1/stats/ledger/?{YEAR}").content
     firm_member = client_for(make_member(ledger.firm_a))
     refused = firm_member.get(f"/api/v1/stats/ledger/?{YEAR}")
@@ -682,8 +760,22 @@ def test_organisation_impact(ledger, operator):
     assert body["total"] == body["given"]
     received = operator.get(f"/api/v1/organisations/{ledger.project.pk}/impact/?{YEAR}").json()["received"]
     assert received == {"handovers": 3, "mass_kg": 211.0, "co2e_avoided_kg": 772.9}
-    csv_rows = list(csv.reader(io.StringIO(member.get(url + "&format=csv").content.decode())))
+    answer = member.get(url + "&format=csv")
+    assert answer["Content-Disposition"] == (
+        f'attachment; filename="boucle-impact-{ledger.firm_a.pk}-2025-01-01_2025-12-31.csv"'
+    )
+    csv_rows = list(csv.reader(io.StringIO(answer.content.decode())))
+    assert csv_rows[0] == ["side", "handovers", "mass_kg", "co2e_avoided_kg"]
     assert csv_rows[1] == ["given", "4", "244.000", "615.500"]
+    labelled = list(csv.reader(io.StringIO(member.get(url + "&format=csv&labels=true").content.decode())))
+    assert labelled[0] == csv_rows[0]
+    assert labelled[1] == [
+        "Sens (given : donné, received : reçu, total)",
+        "Remises",
+        "Masse (kg)",
+        "CO2e évité (kg)",
+    ]
+    assert labelled[2:] == csv_rows[1:]
     for stranger in (
         make_member(ledger.firm_b),
         make_member(ledger.roubaix),

@@ -466,12 +466,21 @@ def test_the_ledger_lists_and_filters_outliers(outliers, operator_user):
         )
     )[0]
     assert first[-6:] == [
-        "corrige",
+        "corrects",
         "mode",
-        "aberrante",
-        "masse_confirmee",
-        "masse_attendue_kg",
-        "objets_facteur",
+        "outlier",
+        "mass_confirmed",
+        "expected_mass_kg",
+        "factor_items",
+    ]
+    labelled = b"".join(api.get(f"/api/v1/stats/ledger/?{PERIOD}&format=csv&labels=true").streaming_content)
+    assert list(csv.reader(io.StringIO(labelled.decode())))[1][-6:] == [
+        "Corrige la ligne",
+        "Mode",
+        "Aberrante",
+        "Masse confirmée",
+        "Masse attendue (kg)",
+        "Objets du facteur",
     ]
 
 
@@ -536,10 +545,11 @@ def test_the_dashboard_shows_outliers_and_loans(outliers, lending, operator_user
     )
     assert "Confirmed outliers" in html and "item-days lent" in html and 'id="loans-chart"' in html
     link = re.search(r'data-table="outliers" href="([^"]+)"', html).group(1).replace("&amp;", "&")
-    assert link == f"/dashboard/export/ledger/?{PERIOD}&outlier=true&format=csv&lang=en"
+    assert link == f"/dashboard/export/ledger/?{PERIOD}&outlier=true&format=csv&labels=true&lang=en"
     download = session_for(operator_user).get(link)
     assert download.status_code == 200
-    lines = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
+    labels, *lines = csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode()))
+    assert (labels["id"], labels["outlier"]) == ("Id", "Outlier")  # people read the labels row
     assert {line["outlier"] for line in lines} == {"true"}
     assert len(lines) == 5
 

@@ -1,5 +1,5 @@
-"""The checks a change goes through before it lands: ruff in `make test` and in the pre-commit hooks,
-mypy in `make typecheck` (and a manual pre-commit stage), and only dependencies that are used."""
+"""The checks a change goes through before it lands: ruff and mypy in `make test` and in the pre-commit
+hooks, and only dependencies that are used."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
-def test_make_test_runs_ruff_before_the_suite_and_make_typecheck_runs_mypy():
+def test_make_test_runs_ruff_and_mypy_before_the_suite():
     makefile = (ROOT / "Makefile").read_text()
     recipe = re.search(r"^test:.*?\n((?:\t.*\n)+)", makefile, re.M).group(1)
     lines = [line.strip() for line in recipe.splitlines()]
-    assert lines[:2] == [".venv/bin/ruff check .", ".venv/bin/ruff format --check ."]
-    assert lines[2].startswith(".venv/bin/python -m pytest")
+    assert lines[:3] == [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy"]
+    assert lines[3].startswith(".venv/bin/python -m pytest")
     assert re.search(r"^typecheck:\n\t\.venv/bin/mypy\n", makefile, re.M)
 
 
@@ -42,6 +42,7 @@ def test_the_pre_commit_hooks_run_ruff_and_mypy_from_the_pinned_environment():
         hook["id"]: hook for repo in yaml.safe_load(config.read_text())["repos"] for hook in repo["hooks"]
     }
     assert set(hooks) == {"ruff-check", "ruff-format", "mypy"}
+    assert all("stages" not in hook for hook in hooks.values())  # every hook runs on each commit
     assert all(
         hook["language"] == "system" and hook["entry"].startswith(".venv/bin/") for hook in hooks.values()
     )

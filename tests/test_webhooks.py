@@ -221,8 +221,17 @@ def test_a_message_is_signed_and_verifies_with_the_reference_library(firm, admin
             "offer": offer.pk,
             "external_ref": "SKU-1",
             "status": "published",
-            "remaining_quantity": "10.000",
+            # The offer's plain fields: its read shape (exchange/shape.py), times in UTC.
+            "title": "Planches de chêne",
+            "quantity": "10.000",
             "unit": "piece",
+            "remaining_quantity": "10.000",
+            "mass_per_unit_kg": None,
+            "condition": "good",
+            "mode": "donation",
+            "price_eur": None,
+            "available_from": offer.available_from.isoformat().replace("+00:00", "Z"),
+            "available_until": None,
             "summary": f"Offer {offer.pk} (Planches de chêne): published",
         },
     }

@@ -28,20 +28,25 @@ NARROW_CHART = charts.Frame(width=440, height=230, left=46, max_labels=6)
 
 
 def _downloads(filters: DashboardFilters, lang: str) -> list[dict]:
+    """The API's tables for people: machine keys, then the labels in the dashboard's language."""
     tables = [
         ("summary", "web:export-summary", {}),
         ("timeseries", "web:export-timeseries", {"interval": "month", "group_by": "category"}),
         ("territories", "web:export-territories", {}),
     ]
     return [
-        {"table": table, "url": f"{reverse(name)}?{filters.query(**extra, format='csv', lang=lang)}"}
+        {
+            "table": table,
+            "url": f"{reverse(name)}?{filters.query(**extra, format='csv', labels='true', lang=lang)}",
+        }
         for table, name, extra in tables
     ]
 
 
 def _outlier_ledger_url(filters: DashboardFilters, lang: str) -> str:
     """The anonymised ledger's rows flagged outlier, as CSV (for authorities and the operator)."""
-    return f"{reverse('web:export-ledger')}?{filters.query(outlier='true', format='csv', lang=lang)}"
+    query = filters.query(outlier="true", format="csv", labels="true", lang=lang)
+    return f"{reverse('web:export-ledger')}?{query}"
 
 
 @with_language_switch

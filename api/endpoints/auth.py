@@ -35,7 +35,7 @@ from .me import LANGUAGE_CHOICES, IsPerson, MeOut, me_data
 PHONE_PATTERN = r"^\+?[0-9 ().\-]{6,24}$"
 
 
-class AuthThrottled:
+class AuthThrottled(APIView):
     """The auth routes answer anyone, so their one budget is per client address (scope `auth`, behind
     the trusted proxies only: config.client_ip); password logins are also locked out per account and per
     address after failures (config.login_guard), answered 429 `login_locked`."""
@@ -194,11 +194,11 @@ class TokenView(AuthThrottled, TokenObtainPairView):
         return super().post(request, *args, **kwargs)
 
 
-class RefreshTokenInBody:
+class RefreshTokenInBody(APIView):
     """Routes whose credential is a refresh token in the body, not a header: a refused one still answers
     401 with `WWW-Authenticate` (DRF answers 403 on routes that name no authentication)."""
 
-    authentication_classes: list = []
+    authentication_classes = []
     permission_classes = [AllowAny]
 
     def get_authenticate_header(self, request) -> str:
@@ -285,7 +285,8 @@ class PasswordChangeView(AuthThrottled, APIView):
         ),
         request=PasswordChangeIn,
         responses={200: TokenPairOut},
-        auth=[{"Bearer": []}],
+        # drf-spectacular annotates `auth` as scheme names, but uses it as the security requirements.
+        auth=[{"Bearer": []}],  # type: ignore[list-item]
     )
     def post(self, request):
         data = validated(PasswordChangeIn, request)

@@ -34,7 +34,7 @@ class CategoryFactorOut(serializers.Serializer):
         coerce_to_string=False,
         help_text="kg CO2e avoided per kg or per item reused.",
     )
-    source = serializers.CharField(source="factor.source")
+    source = serializers.CharField(source="factor.source")  # type: ignore[assignment]  # a declared field, not Field.source
     status = serializers.ChoiceField(
         source="factor.status",
         choices=FactorStatus.choices,

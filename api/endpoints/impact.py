@@ -4,29 +4,26 @@ handovers (net of reversals) over a period. Its members and the operator only; a
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.serializer_helpers import ReturnDict
 
+from core.tables import columns_of
 from impact.selectors import organisation_impact, stats_last_modified
 
 from ..actors import actor_of
+from ..conditional import NOT_MODIFIED, conditional
+from ..exports import CSV_MEDIA_TYPE, Table, TableRenderer, period_filename, table_requested, table_response
 from ..inputs import validated_query
 from .stats import (
-    CSV_MEDIA_TYPE,
     FORMAT_PARAMETER,
-    NOT_MODIFIED,
     PERIOD_LIMIT,
-    CsvTable,
     StatsCategoryRefOut,
-    StatsCSVRenderer,
     StatsQueryIn,
     StatsTerritoryRefOut,
-    _csv_requested,
     _number,
-    conditional,
     stats_params,
 )
 
@@ -65,16 +62,16 @@ class OrganisationImpactOut(serializers.Serializer):
         return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
 
 
-IMPACT_COLUMNS = [
-    ("side", "sens", "side"),
-    ("handovers", "remises", "handovers"),
-    ("mass_kg", "masse_kg", "mass_kg"),
-    ("co2e_avoided_kg", "co2e_evite_kg", "co2e_avoided_kg"),
-]
+IMPACT_COLUMNS = columns_of(
+    ("side", "Sens (given : donné, received : reçu, total)", "Side (given, received, total)"),
+    ("handovers", "Remises", "Handovers"),
+    ("mass_kg", "Masse (kg)", "Mass (kg)"),
+    ("co2e_avoided_kg", "CO2e évité (kg)", "CO2e avoided (kg)"),
+)
 
 
 class OrganisationImpactView(GenericAPIView):
-    renderer_classes = [JSONRenderer, StatsCSVRenderer]
+    renderer_classes = [JSONRenderer, TableRenderer]
     throttle_scope = "stats"  # a budget of its own per caller (api.throttling)
 
     @extend_schema(
@@ -85,9 +82,7 @@ class OrganisationImpactView(GenericAPIView):
         parameters=[OrganisationImpactIn, FORMAT_PARAMETER],
         responses={
             (200, "application/json"): OrganisationImpactOut,
-            (200, CSV_MEDIA_TYPE): OpenApiResponse(
-                OpenApiTypes.STR, description="given, received, total rows"
-            ),
+            (200, CSV_MEDIA_TYPE): table_response("given, received, total rows", IMPACT_COLUMNS),
             **NOT_MODIFIED,
         },
     )
@@ -95,13 +90,10 @@ class OrganisationImpactView(GenericAPIView):
         params = stats_params(validated_query(OrganisationImpactIn, request))
         impact = organisation_impact(actor=actor_of(request), organisation_id=organisation_id, params=params)
         data = OrganisationImpactOut(impact).data
-        if _csv_requested(request):
+        body: Table | ReturnDict
+        if table_requested(request):
             rows = [{"side": side, **data[side]} for side in ("given", "received", "total")]
-            body = CsvTable(
-                IMPACT_COLUMNS,
-                rows,
-                f"boucle-impact-{organisation_id}-{params.date_from}_{params.date_to}.csv",
-            )
+            body = Table(IMPACT_COLUMNS, rows, period_filename("impact", params, organisation_id))
         else:
             body = data
         return conditional(request, body=body, last_modified=stats_last_modified())

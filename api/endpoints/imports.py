@@ -143,7 +143,7 @@ class ImportCountsOut(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-    errors = serializers.IntegerField(help_text="Rows refused.")
+    errors = serializers.IntegerField(help_text="Rows refused.")  # type: ignore[assignment]  # a declared field, not Serializer.errors
 
 
 class ImportFailureOut(serializers.Serializer):
@@ -165,7 +165,7 @@ class OfferImportOut(serializers.Serializer):
     rows_total = serializers.IntegerField(help_text="Rows of the file that are not blank, header aside.")
     rows_processed = serializers.IntegerField()
     counts = serializers.SerializerMethodField()
-    errors = ImportRowErrorOut(
+    errors = ImportRowErrorOut(  # type: ignore[assignment]  # a declared field, not Serializer.errors
         many=True,
         help_text=f"Row errors in row order, the first {imports.MAX_STORED_ERRORS} (counts.errors has all).",
     )

@@ -10,14 +10,14 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange.models import OfferCondition, OfferMode, OfferStatus
-from inventory.models import Unit
+from exchange.models import OfferStatus
 from matching import selectors
 from matching.selectors import RankedOffer
 
 from ..actors import actor_of
 from ..fields import GeoJSONPointField
 from ..inputs import validated_query
+from ..shapes import OfferPlainOut
 
 MAX_MATCH_LIMIT = 100
 
@@ -46,20 +46,13 @@ class MatchOfferOrganisationOut(serializers.Serializer):
     name = serializers.CharField()
 
 
-class MatchOfferOut(serializers.Serializer):
-    """An offer as a recipient sees it: its location is the approximate public point."""
+class MatchOfferOut(OfferPlainOut):
+    """An offer as a recipient sees it: its plain fields (the read shape, api/shapes.py); its location
+    is the approximate public point."""
 
     id = serializers.IntegerField()
-    title = serializers.CharField()
     status = serializers.ChoiceField(choices=OfferStatus.choices)
     category = MatchOfferCategoryOut()
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
-    remaining_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
-    unit = serializers.ChoiceField(choices=Unit.choices)
-    condition = serializers.ChoiceField(choices=OfferCondition.choices)
-    mode = serializers.ChoiceField(choices=OfferMode.choices)
-    available_from = serializers.DateTimeField()
-    available_until = serializers.DateTimeField(allow_null=True)
     published_at = serializers.DateTimeField(allow_null=True)
     organisation = MatchOfferOrganisationOut()
     location = GeoJSONPointField(

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from decimal import Decimal
-from functools import cache, partial
-from typing import Any
 
 from django.contrib.gis.geos import Point
 from django.urls import path
@@ -18,9 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange.models import OfferCondition, OfferMode
-from exchange.shape import OFFER_FIELDS
-from inventory.models import Unit
+from exchange.models import OfferMode
 from matching.search import MAX_LIMIT, MAX_RADIUS_M, OfferHit, offers_near
 from organisations.models import OrganisationKind
 
@@ -35,6 +30,7 @@ from ..fields import (
 )
 from ..inputs import validated_query
 from ..renderers import GeoJSONRenderer
+from ..shapes import OfferPlainOut, offer_plain_converters
 
 MAX_RADIUS_KM = MAX_RADIUS_M // 1000
 DEFAULT_RADIUS_KM = 10
@@ -119,21 +115,12 @@ class OfferSearchOrganisationOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=OrganisationKind.choices)
 
 
-class OfferSearchPropertiesOut(serializers.Serializer):
-    """One hit, without its location (which GeoJSON carries as the feature's geometry)."""
+class OfferSearchPropertiesOut(OfferPlainOut):
+    """One hit, without its location (which GeoJSON carries as the feature's geometry). Its plain
+    fields are the offer's read shape (api/shapes.py)."""
 
     id = serializers.IntegerField()
-    title = serializers.CharField()
     category = OfferSearchCategoryOut()
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
-    unit = serializers.ChoiceField(choices=Unit.choices)
-    remaining_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
-    mass_per_unit_kg = serializers.DecimalField(max_digits=14, decimal_places=3, allow_null=True)
-    condition = serializers.ChoiceField(choices=OfferCondition.choices)
-    mode = serializers.ChoiceField(choices=OfferMode.choices)
-    price_eur = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
-    available_from = serializers.DateTimeField()
-    available_until = serializers.DateTimeField(allow_null=True)
     organisation = OfferSearchOrganisationOut()
     location_is_approximate = serializers.BooleanField(
         help_text="True: the centre of a ~550 m grid cell around the site, the same on every request. "
@@ -152,7 +139,7 @@ class OfferSearchPropertiesOut(serializers.Serializer):
     def to_representation(self, hit: OfferHit) -> dict:
         """What the declared fields give (tests/test_search.py compares the two), without the generic
         field walk: this runs for up to 200 hits per search and the walk costs several milliseconds.
-        The offer's plain fields (exchange/shape.py) go through their declared field's conversion."""
+        The offer's plain fields (api/shapes.py) go through their generated field's conversion."""
         organisation, category = hit.organisation, hit.category
         own = {
             "id": hit.id,
@@ -162,35 +149,13 @@ class OfferSearchPropertiesOut(serializers.Serializer):
             "distance_m": round(hit.distance_m, 1),
             "photo_count": hit.photo_count,
         }
-        plain = _plain_converters()
+        plain = offer_plain_converters()
         return {
-            name: plain[name](getattr(hit, name)) if name in plain else own[name] for name in _PROPERTY_ORDER
+            name: plain[name](hit.fields[name]) if name in plain else own[name] for name in _PROPERTY_ORDER
         }
 
 
 _PROPERTY_ORDER = tuple(OfferSearchPropertiesOut._declared_fields)
-
-
-@cache
-def _plain_converters() -> dict[str, Callable[[Any], Any]]:
-    """For each field of OFFER_FIELDS, its declared field's conversion (null kept as null); choices and
-    text pass through as they are."""
-    converters: dict[str, Callable[[Any], Any]] = {}
-    for name in OFFER_FIELDS:
-        field = OfferSearchPropertiesOut._declared_fields[name]
-        if isinstance(field, serializers.ChoiceField | serializers.CharField):
-            converters[name] = _same
-        else:
-            converters[name] = partial(_nullable, field)
-    return converters
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _nullable(field: serializers.Field, value: Any) -> Any:
-    return None if value is None else field.to_representation(value)
 
 
 def _point(hit: OfferHit) -> dict:

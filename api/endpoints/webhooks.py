@@ -22,6 +22,7 @@ from ..actors import actor_of
 from ..created import created
 from ..idempotency import idempotent
 from ..inputs import validated, validated_query
+from ..shapes import OfferPlainOut
 
 EVENT_TYPE_CHOICES = [(name, name) for name in WEBHOOK_EVENTS]
 EVENT_TYPES_HELP = "Event types to receive: " + ", ".join(f"`{name}`" for name in WEBHOOK_EVENTS) + "."
@@ -149,12 +150,13 @@ class WebhookDeliveryListQuery(serializers.Serializer):
 # ---- the messages, as a receiver sees them -----------------------------------------------------------
 
 
-class _OfferData(serializers.Serializer):
+class _OfferData(OfferPlainOut):
+    """The offer's identity and status, its plain fields (the read shape, api/shapes.py; times in UTC),
+    and a summary."""
+
     offer = serializers.IntegerField()
     external_ref = serializers.CharField(allow_null=True)
     status = serializers.CharField()
-    remaining_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
-    unit = serializers.CharField()
     summary = serializers.CharField()
 
 

@@ -204,7 +204,7 @@ BOUCLE_HANDOVER_REVERSE_DAYS = env_int("BOUCLE_HANDOVER_REVERSE_DAYS", 30)
 # deleted; minutes a password-reset code stays valid (Django's setting is in seconds).
 BOUCLE_REGISTRATION_CONFIRM_DAYS = env_int("BOUCLE_REGISTRATION_CONFIRM_DAYS", 7)
 PASSWORD_RESET_TIMEOUT = 60 * env_int("PASSWORD_RESET_MINUTES", 60)
-# When the exact pickup place and the contacts are revealed (claims/selectors.py): an automatically
+# When the exact pickup place and the contacts are revealed (claims/selectors/reveal.py): an automatically
 # accepted claim shows them from midnight (Paris) this many days before the lot is available; offers
 # accept automatically only for recipients with this many handovers vouched for by a donor, and fewer
 # than BOUCLE_AUTO_ACCEPT_STRIKES automatic claims in flight plus strikes (claims broken after the

@@ -85,22 +85,23 @@ def _moment(value: Any) -> dt.datetime:
         moment = dt.datetime.combine(value, dt.time())
     else:
         text = _text(value)
-        moment = None
+        parsed: dt.datetime | None = None
         try:
-            moment = parse_datetime(text)
-            if moment is None and (day := parse_date(text)) is not None:
-                moment = dt.datetime.combine(day, dt.time())
+            parsed = parse_datetime(text)
+            if parsed is None and (day := parse_date(text)) is not None:
+                parsed = dt.datetime.combine(day, dt.time())
         except ValueError:
-            moment = None
-        if moment is None:
+            parsed = None
+        if parsed is None:
             for pattern in ("%d/%m/%Y %H:%M", "%d/%m/%Y"):
                 try:
-                    moment = dt.datetime.strptime(text, pattern)
+                    parsed = dt.datetime.strptime(text, pattern)
                     break
                 except ValueError:
                     continue
-        if moment is None:
+        if parsed is None:
             raise CellRefused(_("A date is expected: 2026-12-31, 2026-12-31T18:00 or 31/12/2026."))
+        moment = parsed
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
@@ -137,7 +138,7 @@ class CellConverter:
         if isinstance(model_field, models.DateTimeField):
             return _moment(value)
         text = _text(value)
-        limit = model_field.max_length
+        limit = model_field.max_length if isinstance(model_field, models.Field) else None
         if limit is not None and len(text) > limit:
             raise CellRefused(_("At most %(max)s characters.") % {"max": limit})
         return text

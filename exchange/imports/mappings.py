@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from core.errors import InvalidInput, NotFound
 from organisations.actors import Actor
 
-from .. import services
+from .. import lifecycle
 from ..models import (
     ImportMapping,
 )
@@ -69,7 +69,7 @@ def _require_importer(actor: Actor, organisation_id: int | None):
     """Who may import, or keep mappings: whoever may create the organisation's offers."""
     actor.require_write()
     organisation = actor.acting_organisation(organisation_id)
-    services._require_offering_organisation(organisation)  # the rule stays in services
+    lifecycle.require_offering_organisation(organisation)
     return organisation
 
 

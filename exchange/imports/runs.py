@@ -112,7 +112,8 @@ def offer_import_create(
     try:
         job.save()
     except Exception:
-        job.file.storage.delete(stored)
+        if stored:  # the name the storage saved the file under
+            job.file.storage.delete(stored)
         raise
     if enqueue:
         from ..tasks import process_offer_import
@@ -147,7 +148,8 @@ def _actor_of(job: OfferImport) -> Actor:
         if key is not None and key.is_active:
             return Actor.for_api_key(key)
         raise DomainError(_("The API key that sent this import was revoked."), code="api_key_revoked")
-    user = User.objects.filter(pk=job.created_by_user_id, is_active=True).first()
+    user_id = job.created_by_user_id
+    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id is not None else None
     if user is None:
         raise DomainError(
             _("The person who sent this import no longer has an account."), code="importer_gone"

@@ -1,6 +1,4 @@
-"""Reads of claims and the ledger, scoped to the actor. Out of scope reads as absent (NotFound).
-
-Also the one home of the rule that decides when the exact pickup place (the site's point and address,
+"""The one home of the rule that decides when the exact pickup place (the site's point and address,
 the pickup instructions) and the two parties' contacts are revealed, used by the claims, the offers,
 search and every serializer that shows them:
 
@@ -19,49 +17,46 @@ search and every serializer that shows them:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
     BooleanField,
     Case,
     Count,
     Expression,
     F,
-    Max,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Greatest
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from core.errors import NotFound
 from exchange.models import Offer
 from exchange.selectors import offer_owned_by, offers_owned_q
-from inventory.models import Category
-from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
 
-from .models import (
+from ..models import (
     AutoAcceptWithheld,
     Claim,
     ClaimStatus,
     ConfirmationState,
     Handover,
-    HandoverProposal,
     Party,
     RevealReason,
 )
+
+
+def local_day_start(day: date) -> datetime:
+    """Midnight of `day` in the platform's time zone (Europe/Paris), as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
 
 # Where the exact place is revealed ------------------------------------------------------------------
 
@@ -88,7 +83,7 @@ def location_revealed_at(*, accepted_at: datetime, available_from: datetime, aut
     return max(accepted_at, reveal_opens_at(available_from))
 
 
-def offer_ids_with_exact_location_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[int]:
+def offer_ids_with_exact_location_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[Claim, int]:
     """Offers whose exact place, address and contact the actor may see because one of its organisations
     holds a claim on them that reveals it: the claims half of `offer_exact_location_q`."""
     return (
@@ -137,7 +132,7 @@ def claim_pickup_shown(*, actor: Actor, claim: Claim) -> bool:
     """The rule, for one claim read through `claims_visible_to` (whose `location_shown` annotation is
     `claims_revealing_location`): its two parties see the pickup place and contacts while it reveals."""
     party = actor.is_member(claim.organisation_id) or actor.is_member(claim.offer.organisation_id)
-    return bool(party and claim.location_shown)
+    return bool(party and claim.location_shown)  # type: ignore[attr-defined]  # claims_visible_to's annotation
 
 
 def broken_after_reveal() -> Q:
@@ -209,10 +204,10 @@ def auto_accept_resumes_at(*, organisation_id: int, now: datetime | None = None)
     excess = len(closed) - settings.BOUCLE_AUTO_ACCEPT_STRIKES
     if excess < 0:
         return None
-    return closed[excess] + timedelta(days=settings.BOUCLE_AUTO_ACCEPT_STRIKE_DAYS)
+    return cast(datetime, closed[excess]) + timedelta(days=settings.BOUCLE_AUTO_ACCEPT_STRIKE_DAYS)
 
 
-_WITHHELD_REASONS = {
+_WITHHELD_REASONS: dict[str, str] = {
     AutoAcceptWithheld.NO_HISTORY: RevealReason.AWAITING_DONOR_NO_HISTORY,
     AutoAcceptWithheld.SUSPENDED: RevealReason.AWAITING_DONOR_AUTO_ACCEPT_SUSPENDED,
     AutoAcceptWithheld.LIMIT: RevealReason.AWAITING_DONOR_AUTO_ACCEPT_LIMIT,
@@ -221,7 +216,7 @@ _WITHHELD_REASONS = {
 
 def claim_reveal_reason(claim: Claim) -> str:
     """For a claim read through `claims_visible_to` (whose `location_shown` applies the rule)."""
-    if claim.location_shown:
+    if claim.location_shown:  # type: ignore[attr-defined]  # claims_visible_to's annotation
         if claim.status == ClaimStatus.COLLECTED:
             return RevealReason.COLLECTED
         return RevealReason.PICKUP_WINDOW_OPEN if claim.auto_accepted else RevealReason.ACCEPTED_BY_DONOR
@@ -243,13 +238,15 @@ def claim_reveal_detail(claim: Claim) -> str:
     """`claim_reveal_reason` in a sentence of the active language, for the parties of the claim."""
     reason = claim_reveal_reason(claim)
     if reason == RevealReason.BEFORE_PICKUP_WINDOW:
-        local = claim.location_revealed_at.astimezone(ZoneInfo(settings.TIME_ZONE))
+        revealed = claim.location_revealed_at
+        assert revealed is not None, "an accepted claim has its reveal time"
+        local = revealed.astimezone(ZoneInfo(settings.TIME_ZONE))
         when = formats.date_format(local, "DATETIME_FORMAT")
         return _(
             "Accepted automatically. The exact place and the contacts are shown from %(when)s (Paris time), "
             "ahead of the day the lot becomes available."
         ) % {"when": when}
-    return {
+    details: dict[str, str] = {
         RevealReason.ACCEPTED_BY_DONOR: _("The donor accepted: the exact place and the contacts are shown."),
         RevealReason.PICKUP_WINDOW_OPEN: _(
             "Accepted automatically; the pickup window is open: the exact place and the contacts are shown."
@@ -274,258 +271,5 @@ def claim_reveal_detail(claim: Claim) -> str:
             "the donor answers this one. The exact place and the contacts are shown once the donor accepts."
         ),
         RevealReason.CLAIM_CLOSED: _("This claim is closed: the exact place and the contacts are not shown."),
-    }[reason]
-
-
-# Loans ------------------------------------------------------------------------------------------------
-
-# Filters of the claims list (`loan`): lent and not back yet, overdue among those, back.
-LOAN_FILTERS = ("out", "overdue", "returned")
-
-
-def loans_out() -> Q:
-    """On Claim: a loan collected and not yet returned (only loans get a due date, claims/loans.py)."""
-    return Q(status=ClaimStatus.COLLECTED, loan_due_at__isnull=False, returned_at__isnull=True)
-
-
-def loans_overdue(*, now: datetime | None = None) -> Q:
-    """The rule, on Claim: a loan is overdue when it is out (collected, not returned) past its due date.
-    Used by the claims list, the output (`loan.overdue`) and the reminders (claims/tasks.py)."""
-    return loans_out() & Q(loan_due_at__lt=now or timezone.now())
-
-
-def _loan_filter(loan: str, now: datetime | None = None) -> Q:
-    return {
-        "out": loans_out(),
-        "overdue": loans_overdue(now=now),
-        "returned": Q(returned_at__isnull=False),
-    }[loan]
-
-
-# Claims ----------------------------------------------------------------------------------------------
-
-
-def claims_visible_to(*, actor: Actor) -> QuerySet[Claim]:
-    """Claims where one of the actor's organisations is the claimant (recipient) or the donor; all of
-    them for the operator. `location_shown`: whether the claim reveals the exact place now."""
-    handover = Handover.objects.filter(claim_id=OuterRef("pk"), reverses__isnull=True).values("pk")[:1]
-    qs = Claim.objects.select_related("offer", "offer__organisation", "offer__site", "organisation").annotate(
-        handover_id=Subquery(handover),
-        location_shown=Case(
-            When(claims_revealing_location(), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
-        ),
-        loan_overdue=Case(
-            When(loans_overdue(), then=Value(True)), default=Value(False), output_field=BooleanField()
-        ),
-    )
-    if actor.is_operator:
-        return qs
-    ids = actor.organisation_ids
-    return qs.filter(Q(organisation_id__in=ids) | Q(offer__organisation_id__in=ids))
-
-
-def claims_list(
-    *,
-    actor: Actor,
-    status: str | None = None,
-    role: str | None = None,
-    offer_id: int | None = None,
-    loan: str | None = None,
-    updated_since: datetime | None = None,
-) -> QuerySet[Claim]:
-    """`role`: recipient (claims the actor's organisations made) or donor (claims on their offers).
-    `loan`: one of LOAN_FILTERS. `updated_since` is strict, as for offers: a client that stores the last
-    `updated_at` it saw does not receive that claim again."""
-    qs = claims_visible_to(actor=actor)
-    if updated_since is not None:
-        qs = qs.filter(updated_at__gt=updated_since)
-    if loan:
-        qs = qs.filter(_loan_filter(loan))
-    if status:
-        qs = qs.filter(status=status)
-    if role == Party.RECIPIENT:
-        qs = qs.filter(organisation_id__in=actor.organisation_ids)
-    elif role == Party.DONOR:
-        qs = qs.filter(offer__organisation_id__in=actor.organisation_ids)
-    if offer_id is not None:
-        qs = qs.filter(offer_id=offer_id)
-    return qs
-
-
-def claim_get(*, actor: Actor, claim_id: int) -> Claim:
-    claim = claims_visible_to(actor=actor).filter(pk=claim_id).first()
-    if claim is None:
-        raise NotFound(_("No such claim."))
-    return claim
-
-
-def claim_party_of(*, actor: Actor, claim: Claim) -> str | None:
-    """The side the actor stands on for this claim (recipient first), or None."""
-    if actor.is_member(claim.organisation_id):
-        return Party.RECIPIENT
-    if actor.is_member(claim.offer.organisation_id):
-        return Party.DONOR
-    return None
-
-
-# The ledger -----------------------------------------------------------------------------------------
-
-
-def handovers_visible_to(*, actor: Actor) -> QuerySet[Handover]:
-    """Ledger rows where one of the actor's organisations is donor or recipient; all for the operator."""
-    qs = Handover.objects.select_related(
-        "donor", "recipient", "category", "territory", "confirmation", "reversed_by", "corrected_by"
-    ).prefetch_related("proposals")
-    if actor.is_operator:
-        return qs
-    ids = actor.organisation_ids
-    return qs.filter(Q(donor_id__in=ids) | Q(recipient_id__in=ids))
-
-
-def handover_updated_at_expression() -> Greatest:
-    """When a ledger row's representation last changed, in the database: the row itself never changes
-    (append-only), but what is recorded beside it shows in it. The latest of its `recorded_at`, its
-    confirmation's or dispute's, its reversal's, its corrected row's and its dispute proposals'
-    (PostgreSQL's GREATEST ignores the NULLs of what does not exist). `handover_updated_at` is the same
-    rule in Python."""
-    latest_proposal = (
-        HandoverProposal.objects.filter(handover_id=OuterRef("pk"))
-        .order_by()
-        .values("handover_id")
-        .annotate(latest=Max("recorded_at"))
-        .values("latest")
-    )
-    return Greatest(
-        "recorded_at",
-        "confirmation__recorded_at",
-        "reversed_by__recorded_at",
-        "corrected_by__recorded_at",
-        Subquery(latest_proposal),
-    )
-
-
-def handover_updated_at(handover: Handover) -> datetime:
-    """`handover_updated_at_expression` for one row in memory (the annotation when the row has it)."""
-    annotated = handover.__dict__.get("updated_at")
-    if annotated is not None:
-        return annotated
-    moments = [handover.recorded_at]
-    for name in ("confirmation", "reversed_by", "corrected_by"):
-        with contextlib.suppress(ObjectDoesNotExist):  # nothing recorded beside the row yet
-            moments.append(getattr(handover, name).recorded_at)
-    moments.extend(proposal.recorded_at for proposal in handover.proposals.all())
-    return max(moments)
-
-
-def local_day_start(day: date) -> datetime:
-    """Midnight of `day` in the platform's time zone (Europe/Paris), as an aware datetime."""
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
-
-
-def handovers_list(
-    *,
-    actor: Actor,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    category_id: int | None = None,
-    updated_since: datetime | None = None,
-) -> QuerySet[Handover]:
-    """Rows collected from `date_from` to `date_to`, both included, as days in Europe/Paris; `category`
-    includes its descendants. Reversals carry the collection date of the row they correct, so a period's
-    sums are always net of corrections. Each row carries `updated_at` (handover_updated_at_expression);
-    `updated_since` keeps the rows whose `updated_at` is strictly after it."""
-    qs = handovers_visible_to(actor=actor).annotate(updated_at=handover_updated_at_expression())
-    if updated_since is not None:
-        qs = qs.filter(updated_at__gt=updated_since)
-    if date_from is not None:
-        qs = qs.filter(collected_at__gte=local_day_start(date_from))
-    if date_to is not None:
-        qs = qs.filter(collected_at__lt=local_day_start(date_to + timedelta(days=1)))
-    if category_id is not None:
-        category = Category.objects.filter(pk=category_id).first()
-        if category is None:
-            return qs.none()
-        qs = qs.filter(category_subtree_q([category.path], prefix="category__"))
-    return qs
-
-
-def handover_get(*, actor: Actor, handover_id: int) -> Handover:
-    handover = handovers_visible_to(actor=actor).filter(pk=handover_id).first()
-    if handover is None:
-        raise NotFound(_("No such handover."))
-    return handover
-
-
-# Reliability ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reliability:
-    """How an organisation has kept its word, as recipient and as donor. `handovers`: claims collected
-    (either side); `no_shows`: claims it broke as recipient after their place was revealed (never
-    collected, or cancelled by itself); `cancellations`: other claims it cancelled itself (either side);
-    `declines`: claims on its offers it declined."""
-
-    claims_made: int = 0
-    claims_received: int = 0
-    handovers: int = 0
-    no_shows: int = 0
-    cancellations: int = 0
-    declines: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-def reliabilities_of(organisation_ids: list[int] | set[int]) -> dict[int, Reliability]:
-    """Reliability of each organisation, in two grouped queries whatever their number."""
-    ids = list(organisation_ids)
-    if not ids:
-        return {}
-    as_recipient = {
-        row["organisation_id"]: row
-        for row in Claim.objects.filter(organisation_id__in=ids)
-        .values("organisation_id")
-        .annotate(
-            made=Count("id"),
-            collected=Count("id", filter=Q(status=ClaimStatus.COLLECTED)),
-            no_shows=Count("id", filter=broken_after_reveal()),
-            cancelled=Count(
-                "id",
-                filter=Q(status=ClaimStatus.CANCELLED, closed_by_party=Party.RECIPIENT)
-                & ~broken_after_reveal(),
-            ),
-        )
-        .order_by()
     }
-    as_donor = {
-        row["offer__organisation_id"]: row
-        for row in Claim.objects.filter(offer__organisation_id__in=ids)
-        .values("offer__organisation_id")
-        .annotate(
-            received=Count("id"),
-            collected=Count("id", filter=Q(status=ClaimStatus.COLLECTED)),
-            cancelled=Count("id", filter=Q(status=ClaimStatus.CANCELLED, closed_by_party=Party.DONOR)),
-            declined=Count("id", filter=Q(status=ClaimStatus.DECLINED, closed_by_party=Party.DONOR)),
-        )
-        .order_by()
-    }
-    result = {}
-    for org_id in ids:
-        r, d = as_recipient.get(org_id, {}), as_donor.get(org_id, {})
-        result[org_id] = Reliability(
-            claims_made=r.get("made", 0),
-            claims_received=d.get("received", 0),
-            handovers=r.get("collected", 0) + d.get("collected", 0),
-            no_shows=r.get("no_shows", 0),
-            cancellations=r.get("cancelled", 0) + d.get("cancelled", 0),
-            declines=d.get("declined", 0),
-        )
-    return result
-
-
-def reliability_of(organisation_id: int) -> Reliability:
-    """Reliability counts of one organisation (see `Reliability`)."""
-    return reliabilities_of([organisation_id])[organisation_id]
+    return details[reason]

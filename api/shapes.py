@@ -1,0 +1,85 @@
+"""The offer's read shape over HTTP, declared once.
+
+exchange/shape.py names the offer's plain public fields (`OFFER_FIELDS`); `OfferPlainOut` turns them into
+serializer fields generated from the model's own columns (type, decimals, choices, nullability, help
+text), so that every response showing an offer writes them alike: the offer's detail and lists
+(api/endpoints/offers/output.py), search hits in JSON and GeoJSON (api/endpoints/search.py), a need's matches
+(api/endpoints/matches.py) and the documented webhook payload (api/endpoints/webhooks.py). A plain field
+added to OFFER_FIELDS appears in all of them, and in the schema, with no other change.
+
+Each reader subclasses OfferPlainOut and declares its own fields beside them (who may see what, relations,
+computed values stay the reader's).
+`offer_plain_converters()` gives the same fields' conversions for the hand-written fast paths (search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache, partial
+from typing import Any
+
+from django.db import models
+from rest_framework import serializers
+
+from exchange.models import Offer
+from exchange.shape import OFFER_FIELDS
+
+
+def _output_field(name: str) -> serializers.Field:
+    """The serializer field writing the offer's column `name`: its type, decimals, choices, nullability
+    and help text, from the model."""
+    column = Offer._meta.get_field(name)
+    if not isinstance(column, models.Field):
+        raise TypeError(f"Offer.{name} is a relation, not a plain field.")
+    kwargs: dict[str, Any] = {}
+    if column.help_text:
+        kwargs["help_text"] = column.help_text
+    if column.null:
+        kwargs["allow_null"] = True
+    if column.choices:
+        return serializers.ChoiceField(choices=column.choices, **kwargs)
+    if isinstance(column, models.DecimalField):
+        return serializers.DecimalField(
+            max_digits=column.max_digits, decimal_places=column.decimal_places, **kwargs
+        )
+    if isinstance(column, models.DateTimeField):
+        return serializers.DateTimeField(**kwargs)
+    if isinstance(column, models.BooleanField):
+        return serializers.BooleanField(**kwargs)
+    if isinstance(column, models.IntegerField):
+        return serializers.IntegerField(**kwargs)
+    if isinstance(column, models.CharField | models.TextField):
+        return serializers.CharField(**kwargs)
+    raise TypeError(f"api/shapes.py has no output field for Offer.{name} ({type(column).__name__}): add one.")
+
+
+class OfferPlainOut(serializers.Serializer):
+    """The offer's plain public fields, as the model defines them (added below, before any reader
+    subclasses this)."""
+
+
+# The serializer metaclass has run: the generated fields join the declared ones, which subclasses inherit.
+OfferPlainOut._declared_fields.update({name: _output_field(name) for name in OFFER_FIELDS})
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _nullable(field: serializers.Field, value: Any) -> Any:
+    return None if value is None else field.to_representation(value)
+
+
+@cache
+def offer_plain_converters() -> dict[str, Callable[[Any], Any]]:
+    """For each field of OFFER_FIELDS, its generated field's conversion (null kept as null); choices and
+    text pass through as they are."""
+    fields = OfferPlainOut().fields
+    converters: dict[str, Callable[[Any], Any]] = {}
+    for name in OFFER_FIELDS:
+        field = fields[name]
+        if isinstance(field, serializers.ChoiceField | serializers.CharField):
+            converters[name] = _same
+        else:
+            converters[name] = partial(_nullable, field)
+    return converters
