@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: run test provision provision-test lint typecheck schema messages bench bench-bulk fuzz
+.PHONY: run test provision provision-test lint typecheck schema messages bench bench-bulk bench-scale fuzz
 
 run: provision
 	scripts/run.sh
@@ -56,3 +56,8 @@ bench: provision
 # of its own (boucle_bench_bulk, recreated each run): about a minute, no data set to generate.
 bench-bulk: provision
 	$(PY) -m benchmarks.bench_bulk
+
+# Search at 100 k, 1 M and 5 M offers (each generated in turn in boucle_bench): the growth of the search
+# SQL's p95 and of the two-level floor's. Results: benchmarks/results/scale-*.json
+bench-scale: provision
+	$(PY) -m benchmarks.scale

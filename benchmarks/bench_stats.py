@@ -173,6 +173,7 @@ def _offers(rng: random.Random, donors: list) -> tuple[list[tuple], str]:
                         title=f"{BENCH_PREFIX} {category.key}",
                         quantity=1_000_000,
                         remaining_quantity=0,
+                        collected_quantity=1_000_000,  # a closed lot, all handed over (the stock adds up)
                         unit=category.default_unit,
                         condition=OfferCondition.GOOD,
                         available_from=now,

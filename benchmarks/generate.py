@@ -12,6 +12,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from tqdm import tqdm
 
 from .cities import BACKGROUND_SHARE, FRANCE_BOX, weighted_cities
 
@@ -38,6 +39,10 @@ TITLES = [
     "Lavabos céramique",
 ]
 BENCH_ORG_PREFIX = "Entreprise bench "
+OFFER_CHUNK = 50_000
+REMAINING = (
+    "(CASE WHEN d.status = 'exhausted' THEN 0 ELSE greatest(1, floor(d.qty * (0.2 + 0.8 * d.r_left))) END)"
+)
 BENCH_SITE_PREFIX = "Site bench "
 
 
@@ -235,54 +240,56 @@ def generate(*, offers: int) -> dict:
                           random() AS r_status, random() AS r_mode, random() AS r_until, random() AS r_from,
                           random() AS r_left, (1 + floor(random() * 200))::numeric AS qty,
                           (1 + floor(random() * {len(TITLES)}))::int AS word, floor(random() * 4)::int AS cond
-                   FROM generate_series(1, {offers}) g) p) d
+                   FROM generate_series(%s, %s) g) p) d
             JOIN bench_site s ON s.k = d.sk
             JOIN bench_category c ON c.k = d.ck
             WHERE t.id = %s
         """
-        cursor.execute(
-            _insert_from_template(
-                Offer,
-                {
-                    "created_at": "d.available_from",
-                    "updated_at": "d.available_from",
-                    "organisation_id": "s.organisation_id",
-                    "site_id": "s.id",
-                    "category_id": "c.id",
-                    "title": f"({titles})[d.word] || ' — lot ' || d.g",
-                    "description": "'Lot généré pour le benchmark de recherche.'",
-                    "quantity": "d.qty",
-                    "unit": "c.default_unit",
-                    "remaining_quantity": (
-                        "CASE WHEN d.status = 'exhausted' THEN 0 "
-                        "ELSE greatest(1, floor(d.qty * (0.2 + 0.8 * d.r_left))) END"
-                    ),
-                    "mass_per_unit_kg": (
-                        "CASE c.default_unit WHEN 'kg' THEN 1 WHEN 't' THEN 1000 "
-                        "ELSE round((0.5 + d.r_left * 30)::numeric, 3) END"
-                    ),
-                    "condition": "(ARRAY['new', 'good', 'fair', 'for_parts'])[d.cond + 1]",
-                    "mode": (
-                        "CASE WHEN d.r_mode < 0.85 THEN 'donation' WHEN d.r_mode < 0.95 THEN 'loan' "
-                        "ELSE 'sale' END"
-                    ),
-                    "price_eur": "CASE WHEN d.r_mode >= 0.95 THEN round((d.r_left * 200)::numeric, 2) END",
-                    "available_from": "d.available_from",
-                    "available_until": (
-                        "CASE WHEN d.r_until < 0.5 THEN NULL "
-                        "ELSE d.available_from + interval '1 day' * (7 + d.r_until * 120) END"
-                    ),
-                    "status": "d.status",
-                    "published_at": "CASE WHEN d.status <> 'draft' THEN d.available_from END",
-                    "closed_at": "CASE WHEN d.status IN ('closed', 'withdrawn') THEN now() END",
-                    "location": "s.location",
-                    "public_location": "s.public_location",
-                    "search_vector": "NULL",  # the trigger computes it
-                },
-                draws,
-            ),
-            [template_offer.pk],
+        insert_offers = _insert_from_template(
+            Offer,
+            {
+                "created_at": "d.available_from",
+                "updated_at": "d.available_from",
+                "organisation_id": "s.organisation_id",
+                "site_id": "s.id",
+                "category_id": "c.id",
+                "title": f"({titles})[d.word] || ' — lot ' || d.g",
+                "description": "'Lot généré pour le benchmark de recherche.'",
+                "quantity": "d.qty",
+                "unit": "c.default_unit",
+                "remaining_quantity": REMAINING,
+                # The stock adds up (CHECK offer_stock_identity): what is not left was collected.
+                "collected_quantity": f"d.qty - {REMAINING}",
+                "mass_per_unit_kg": (
+                    "CASE c.default_unit WHEN 'kg' THEN 1 WHEN 't' THEN 1000 "
+                    "ELSE round((0.5 + d.r_left * 30)::numeric, 3) END"
+                ),
+                "condition": "(ARRAY['new', 'good', 'fair', 'for_parts'])[d.cond + 1]",
+                "mode": (
+                    "CASE WHEN d.r_mode < 0.85 THEN 'donation' WHEN d.r_mode < 0.95 THEN 'loan' "
+                    "ELSE 'sale' END"
+                ),
+                "price_eur": "CASE WHEN d.r_mode >= 0.95 THEN round((d.r_left * 200)::numeric, 2) END",
+                "available_from": "d.available_from",
+                "available_until": (
+                    "CASE WHEN d.r_until < 0.5 THEN NULL "
+                    "ELSE d.available_from + interval '1 day' * (7 + d.r_until * 120) END"
+                ),
+                "status": "d.status",
+                "published_at": "CASE WHEN d.status <> 'draft' THEN d.available_from END",
+                "closed_at": "CASE WHEN d.status IN ('closed', 'withdrawn') THEN now() END",
+                "location": "s.location",
+                "public_location": "s.public_location",
+                "search_vector": "NULL",  # the trigger computes it
+            },
+            draws,
         )
+        # In chunks, for the progress bar: the same rows as one statement (the seed is set above).
+        with tqdm(total=offers, unit="offer", unit_scale=True, desc="offers", disable=None) as bar:
+            for first in range(1, offers + 1, OFFER_CHUNK):
+                last = min(first + OFFER_CHUNK - 1, offers)
+                cursor.execute(insert_offers, [first, last, template_offer.pk])
+                bar.update(last - first + 1)
         timings["offers_insert_s"] = round(time.perf_counter() - started, 1)
 
         started = time.perf_counter()

@@ -121,6 +121,30 @@ class NeedCategory(models.Model):
         ]
 
 
+class SearchCell(models.Model):
+    """A distinct public point of published offers. Public points are grid-cell centres
+    (organisations.geo) shared by every offer of the cell: hundreds in the densest areas. Search walks
+    these few thousand cells nearest first (GiST), then each cell's offers by id (btree), stopping at its
+    limit (matching/search.py), instead of walking the offers' own GiST index among their ties.
+
+    `x`, `y` are the point's longitude and latitude exactly as the offers' public point holds them: the
+    key the offers' cell index is read by. A statement-level trigger on the offers' table adds the cell
+    of every offer written as published, whatever writes it (migration 0003); the application never
+    writes this table. Cells are only added: a cell whose offers all ended costs the walk one index
+    probe, and concurrent writers never wait on each other's counts."""
+
+    x = models.FloatField()
+    y = models.FloatField()
+    point = models.PointField(geography=True, srid=4326)
+
+    class Meta:
+        db_table = "matching_search_cell"
+        constraints = [models.UniqueConstraint(fields=["x", "y"], name="search_cell_xy_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.y:.4f}, {self.x:.4f}"
+
+
 class Match(models.Model):
     """A published offer fell in an open need's area. Unique per (need, offer): a need hears of an offer
     once. `organisation` is the need's, copied so that lists and digests are one indexed table."""

@@ -20,3 +20,21 @@ def approximate_point(point: Point) -> Point:
     lon = (lon_cell + 0.5) * GRID_LON_DEG
     lat = (lat_cell + 0.5) * GRID_LAT_DEG
     return Point(round(lon, 6), round(min(max(lat, -90.0), 90.0), 6), srid=4326)
+
+
+# The sphere PostGIS measures geography on when asked not to use the spheroid (mean radius of WGS 84).
+SPHERE_RADIUS_M = 6371008.7714150598
+
+
+def grid_cells_within_bound(point: Point, radius_m: float) -> int | None:
+    """At most how many cells of the grid have their centre within `radius_m` of `point` (on the
+    sphere): the cells meeting the disc's bounding box, one more each way. None when the box reaches
+    a pole, where longitudes converge and no finite count of columns bounds it."""
+    dlat = math.degrees(radius_m / SPHERE_RADIUS_M)
+    widest = abs(point.y) + dlat
+    if widest >= 89.0:
+        return None
+    dlon = dlat / math.cos(math.radians(widest))
+    rows = math.floor(2 * dlat / GRID_LAT_DEG) + 2
+    columns = math.floor(2 * dlon / GRID_LON_DEG) + 2
+    return rows * columns

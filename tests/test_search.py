@@ -1,4 +1,6 @@
 import math
+import random
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,9 +16,18 @@ from api.endpoints.search import OfferSearchHitOut, OfferSearchPropertiesOut
 from claims.models import Claim, ClaimStatus
 from exchange.models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferStatus
 from inventory.models import Category
-from matching.search import offers_near, offers_near_queryset
+from matching.models import SearchCell
+from matching.search import (
+    DWithinSphere,
+    KNNDistance,
+    Origin,
+    SphereDistance,
+    offers_near,
+    offers_near_queryset,
+    offers_searchable,
+)
 from organisations.actors import Actor
-from organisations.geo import approximate_point
+from organisations.geo import GRID_LAT_DEG, GRID_LON_DEG, approximate_point, grid_cells_within_bound
 from organisations.models import ApiKey, ApiKeyScope, MembershipRole, OrganisationKind
 from organisations.tokens import hash_token
 
@@ -344,9 +355,10 @@ def test_one_query_for_the_hits_whatever_their_number(firm, seeker, django_asser
     assert {h["photo_count"] for h in body["results"]} == {1}
 
 
-def test_plan_uses_the_partial_gist_index_and_no_sequential_scan(firm):
-    """20,000 published offers (plus drafts) around Lille: the selector's exact SQL must answer the radius
-    and the order from offer_live_public_gist."""
+def test_plan_walks_the_cells_then_each_cells_offers_and_stops_at_the_limit(firm):
+    """20,000 published offers (plus drafts) around Lille: the selector's exact SQL answers the radius and
+    the order from the cells' GiST index (nearest first), reads each cell's offers from the
+    offer_live_cell btree, and stops at the limit: no sort, no sequential scan of the offers."""
     template = make_offer(firm)
     columns = [f.column for f in Offer._meta.concrete_fields if f.column != "id"]
     generated = {
@@ -367,6 +379,7 @@ def test_plan_uses_the_partial_gist_index_and_no_sequential_scan(firm):
             [template.id],
         )
         cursor.execute("ANALYZE exchange_offer")
+        cursor.execute("ANALYZE matching_search_cell")
         assert Offer.objects.filter(status=OfferStatus.PUBLISHED).count() == 19801
 
         seeker = Actor.for_user(make_member(make_org(OrganisationKind.ASSOCIATION)))
@@ -374,9 +387,24 @@ def test_plan_uses_the_partial_gist_index_and_no_sequential_scan(firm):
         sql, params = qs.query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "offer_live_public_gist" in plan, plan
-    assert "Seq Scan on exchange_offer" not in plan, plan
-    assert "Order By: (public_location <-> " in plan, plan
+    walk = plan.split("SubPlan")[0]  # the hits' own columns (photos, who sees the site) aside
+    assert "Seq Scan" not in walk, plan
+    # The cells come from their GiST index nearest first (`<->`), at most as many as the grid has within
+    # the radius (a Limit right above the walk), then those within the radius.
+    assert "Index Scan using matching_search_cell_point" in walk, plan
+    assert "Order By: (point <-> " in walk, plan
+    lines = [line.strip() for line in walk.splitlines()]
+    cells_at = next(k for k, line in enumerate(lines) if "matching_search_cell_point" in line)
+    assert lines[cells_at - 1].startswith("->  Limit"), plan
+    assert "Filter: _st_dwithin(nearest.point" in walk, plan
+    # Each cell's offers from the btree, in id order, at most `limit`; the whole walk under one Limit.
+    assert "Index Scan using offer_live_cell on exchange_offer" in walk, plan
+    assert "Index Cond: ((st_x((public_location)::geometry) = nearest.x)" in walk, plan
+    loop_at = next(k for k, line in enumerate(lines) if "offer_live_cell" in line) - 1
+    assert lines[loop_at].startswith("->  Limit")
+    walk_at = max(k for k in range(loop_at) if lines[k].startswith("->  Nested Loop"))
+    assert lines[walk_at - 1].startswith("->  Limit"), plan
+    assert not any("Sort Key" in line and "exchange_offer" in line for line in lines), plan
 
 
 # Property: the search equals a brute-force great-circle filter and sort done in Python.
@@ -451,3 +479,179 @@ def test_search_equals_brute_force_great_circle(
             assert hit.location_is_approximate
             assert (hit.lon, hit.lat) == pytest.approx(shown[hit.id], abs=1e-9)
         transaction.set_rollback(True)
+
+
+# The cell walk against the query it replaced: the offers' own GiST index walked by `<->` (the nearest
+# `limit` within the radius), on a dense, tie-heavy data set (~20 offers per cell) at random points, radii,
+# limits and filters. Where equidistant offers straddle the cut, which of them the old walk returned was
+# unspecified: the distances must agree everywhere, and the rows wherever they are not tied at the cut.
+def _knn_reference(*, point: Point, radius_m: float, limit: int, **filters) -> list[tuple[float, int]]:
+    origin = Origin(point.x, point.y)
+    rows = (
+        offers_searchable(**filters)
+        .filter(DWithinSphere("public_location", origin, radius_m))
+        .annotate(distance=SphereDistance("public_location", origin))
+        .order_by(KNNDistance("public_location", origin))
+        .values_list("distance", "id")[:limit]
+    )
+    return sorted(rows)
+
+
+def test_the_cell_walk_returns_what_the_offers_knn_walk_returned(firm):
+    template = make_offer(firm)
+    wood = Category.objects.create(key="wood", name_fr="Bois", name_en="Wood")
+    columns = [f.column for f in Offer._meta.concrete_fields if f.column != "id"]
+    generated = {
+        "title": "'Lot ' || g",
+        "status": "CASE WHEN g %% 7 = 0 THEN 'draft' ELSE 'published' END",
+        "mode": "CASE WHEN g %% 3 = 0 THEN 'loan' ELSE 'donation' END",
+        "category_id": f"CASE WHEN g %% 4 = 0 THEN {wood.id} ELSE t.category_id END",
+        "remaining_quantity": "CASE WHEN g %% 11 = 0 THEN 0 ELSE t.remaining_quantity END",
+        "reserved_quantity": "CASE WHEN g %% 11 = 0 THEN t.remaining_quantity ELSE 0 END",
+        "location": "ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography",
+        "public_location": (
+            "ST_SetSRID(ST_MakePoint((floor(lon / 0.0078) + 0.5) * 0.0078,"
+            " (floor(lat / 0.005) + 0.5) * 0.005), 4326)::geography"
+        ),
+    }
+    select = ", ".join(generated.get(column, f"t.{column}") for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO exchange_offer ({', '.join(columns)}) SELECT {select} "
+            "FROM exchange_offer t, LATERAL (SELECT g, 3.10 + random() * 0.15 AS lon,"
+            " 50.65 + random() * 0.08 AS lat FROM generate_series(1, 8000) g) p WHERE t.id = %s",
+            [template.id],
+        )
+        cursor.execute("ANALYZE exchange_offer")
+    seeker = Actor.for_user(make_member(make_org(OrganisationKind.ASSOCIATION)))
+    rng = random.Random(12)
+    compared = 0
+    for _ in range(60):
+        point = Point(3.08 + rng.random() * 0.2, 50.63 + rng.random() * 0.12, srid=4326)
+        radius_m, limit = rng.choice([300, 800, 2_000, 5_000, 20_000]), rng.choice([1, 7, 50, 200])
+        filters = rng.choice([{}, {"category_id": wood.id}, {"mode": "loan"}, {"min_quantity": Decimal(1)}])
+        expected = _knn_reference(point=point, radius_m=radius_m, limit=limit, **filters)
+        hits = offers_near(actor=seeker, point=point, radius_m=radius_m, limit=limit, **filters)
+        got = [(hit.distance_m, hit.id) for hit in hits]
+        assert [round(d, 6) for d, _ in got] == [round(d, 6) for d, _ in expected]
+        cut = expected[-1][0] if len(expected) == limit else math.inf
+        assert {i for d, i in got if d < cut - 1e-6} == {i for d, i in expected if d < cut - 1e-6}
+        assert got == sorted(got)  # nearest first, ties by id
+        compared += len(expected)
+    assert compared > 1_000  # the comparison saw many rows, not empty answers
+
+
+def test_the_cells_follow_every_write_of_the_offers(firm):
+    """The trigger adds the cell of every offer written as published, by any statement: one INSERT, a
+    bulk insert, an UPDATE that publishes or moves offers; never twice, never for a draft."""
+    lille, roubaix = Point(3.0630, 50.6300, srid=4326), Point(CELL_LON, CELL_LAT, srid=4326)
+    draft = make_offer(firm, site=make_site(firm, lille), status=OfferStatus.DRAFT)
+    assert not SearchCell.objects.exists()
+    make_offer(firm, site=make_site(firm, roubaix))
+    make_offer(firm, site=make_site(firm, roubaix))
+    assert list(SearchCell.objects.values_list("x", "y")) == [roubaix.coords]
+    Offer.objects.filter(pk=draft.pk).update(status=OfferStatus.PUBLISHED)
+    cells = {cell.coords for cell in SearchCell.objects.values_list("point", flat=True)}
+    assert cells == {roubaix.coords, approximate_point(lille).coords}
+    assert set(SearchCell.objects.values_list("x", "y")) == cells
+    assert (
+        search(client_for(make_member(make_org(OrganisationKind.ASSOCIATION))), radius_km=20).json()["count"]
+        == 3
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_writers_publishing_into_new_cells_never_wait_on_each_other_nor_lose_a_cell(firm):
+    """Eight transactions at once, each publishing offers into the same three new cells (in different
+    orders) and one cell of its own: all commit, each cell is there once, and search finds every offer."""
+    shared = [Point(CELL_LON + 0.0078 * k, CELL_LAT, srid=4326) for k in range(3)]
+    sites = [make_site(firm, point) for point in shared]
+    own = [make_site(firm, Point(CELL_LON, CELL_LAT + 0.005 * (k + 1), srid=4326)) for k in range(8)]
+    template = make_offer(firm, site=sites[0], status=OfferStatus.DRAFT)
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def publish(k: int) -> None:
+        try:
+            order = sites[k % 3 :] + sites[: k % 3]
+            with transaction.atomic():
+                barrier.wait(timeout=30)
+                Offer.objects.bulk_create(
+                    Offer(
+                        organisation=firm,
+                        site=site,
+                        category=template.category,
+                        title=f"Lot {k}",
+                        quantity=Decimal(1),
+                        remaining_quantity=Decimal(1),
+                        unit="piece",
+                        condition=OfferCondition.GOOD,
+                        available_from=template.available_from,
+                        status=OfferStatus.PUBLISHED,
+                        location=site.location,
+                        public_location=site.public_location,
+                    )
+                    for site in [*order, own[k]]
+                )
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publish, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    cells = list(SearchCell.objects.values_list("x", "y"))
+    assert len(cells) == len(set(cells)) == 11
+    assert set(cells) == {site.public_location.coords for site in [*sites, *own]}
+    seeker = Actor.for_user(make_member(make_org(OrganisationKind.ASSOCIATION)))
+    hits = offers_near(actor=seeker, point=shared[0], radius_m=10_000, limit=200)
+    assert len(hits) == 8 * 4
+
+
+def test_the_benchmarks_floor_finds_the_offers_the_search_finds(firm):
+    """`make bench` compares the search with a two-level floor (benchmarks/floors.py): on the same data,
+    the floor must answer the same question, or the ratio means nothing."""
+    from benchmarks.floors import floor_build, floor_sql
+
+    for k in range(12):
+        for _ in range(3):
+            offer_at(firm, CELL_LAT + 0.004 * k, CELL_LON + 0.003 * (k % 4))
+    seeker = Actor.for_user(make_member(make_org(OrganisationKind.ASSOCIATION)))
+    points = Offer.objects.filter(status=OfferStatus.PUBLISHED).values_list("public_location", flat=True)
+    assert floor_build() == len({point.coords for point in points}) > 5
+    for radius_m, limit in ((1_000, 5), (3_000, 50), (20_000, 7)):
+        sql, params = floor_sql(Point(CELL_LON, CELL_LAT, srid=4326), radius_m=radius_m, limit=limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            floor_ids = [row[0] for row in cursor.fetchall()]
+        hits = offers_near(
+            actor=seeker, point=Point(CELL_LON, CELL_LAT, srid=4326), radius_m=radius_m, limit=limit
+        )
+        assert sorted(floor_ids) == sorted(hit.id for hit in hits)
+        assert len(floor_ids) == min(limit, len(hits)) > 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(lon=st.floats(-179, 179), lat=st.floats(-80, 80), radius_m=st.floats(10, 30_000))
+def test_the_cell_walk_bound_holds_every_cell_within_the_radius(lon, lat, radius_m):
+    """The search walks at most `grid_cells_within_bound` cells: never fewer than the grid has within
+    the radius (counted here by brute force over the disc's bounding box, on the sphere)."""
+    point = Point(lon, lat, srid=4326)
+    bound = grid_cells_within_bound(point, radius_m)
+    assume(bound is not None)
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlon = dlat / math.cos(math.radians(min(abs(lat) + dlat, 89.9)))
+    rows = range(math.floor((lat - dlat) / GRID_LAT_DEG) - 1, math.floor((lat + dlat) / GRID_LAT_DEG) + 2)
+    columns = range(math.floor((lon - dlon) / GRID_LON_DEG) - 1, math.floor((lon + dlon) / GRID_LON_DEG) + 2)
+    assume(len(rows) * len(columns) < 200_000)
+    within = sum(
+        1
+        for row in rows
+        for column in columns
+        if haversine_m(point, Point((column + 0.5) * GRID_LON_DEG, (row + 0.5) * GRID_LAT_DEG)) <= radius_m
+    )
+    assert within <= bound
