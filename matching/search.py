@@ -24,9 +24,7 @@ from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import Point
 from django.contrib.postgres.search import SearchQuery
 from django.db.models import (
-    BooleanField,
     Count,
-    F,
     FloatField,
     Func,
     OuterRef,
@@ -82,34 +80,6 @@ class KNNDistance(Func):
     arg_joiner = " <-> "
     template = "(%(expressions)s)"
     output_field = FloatField()
-
-
-class DWithinSphere(Func):
-    """Within `radius_m` on the sphere, written out as PostGIS wrote ST_DWithin before 3.0: a bounding-box
-    test the GiST index answers (`&&` with the box expanded by the radius), then the exact test.
-
-    Why not ST_DWithin itself: PostGIS 3 estimates its selectivity from the query point's box alone,
-    ignoring the radius (rows=1 where thousands match), on top of the box test's own estimate. Expecting
-    fewer rows than the LIMIT, PostgreSQL then skips the nearest-first index walk and fetches everything
-    in the radius to sort it: 34 ms instead of 0.3 ms on 20,000 offers near Roubaix, worse as the table
-    grows. Spelt out, only `&&` is estimated (low too for small boxes on geography, but in proportion to
-    the data), and where offers are many the plan is the KNN walk that stops after `limit` rows
-    (tests/test_search.py checks the plan)."""
-
-    output_field = BooleanField()
-
-    def __init__(self, field_name: str, origin: Origin, radius_m: float):
-        super().__init__(F(field_name), origin, Value(float(radius_m)))
-
-    def as_sql(self, compiler, connection, **extra_context):
-        (column, column_params), (point, point_params), (radius, radius_params) = (
-            compiler.compile(expression) for expression in self.get_source_expressions()
-        )
-        sql = (
-            f"({column} && _ST_Expand({point}, {radius}) AND _ST_DWithin({column}, {point}, {radius}, false))"
-        )
-        params = (*column_params, *point_params, *radius_params) * 2
-        return sql, params
 
 
 class Longitude(Func):

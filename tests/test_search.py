@@ -18,13 +18,8 @@ from exchange.models import Offer, OfferCondition, OfferMode, OfferPhoto, OfferS
 from inventory.models import Category
 from matching.models import SearchCell
 from matching.search import (
-    DWithinSphere,
-    KNNDistance,
-    Origin,
-    SphereDistance,
     offers_near,
     offers_near_queryset,
-    offers_searchable,
 )
 from organisations.actors import Actor
 from organisations.geo import GRID_LAT_DEG, GRID_LON_DEG, approximate_point, grid_cells_within_bound
@@ -355,31 +350,44 @@ def test_one_query_for_the_hits_whatever_their_number(firm, seeker, django_asser
     assert {h["photo_count"] for h in body["results"]} == {1}
 
 
+def _copies_of(template: Offer, count: int, *, lon: tuple[float, float], lat: tuple[float, float], **columns):
+    """`count` copies of `template` in one INSERT … SELECT (the triggers run once, set-based), at random
+    exact points in the lon × lat box, each shown at its grid cell's centre; `columns` are SQL over the
+    copy's number `g` and the template `t` (e.g. `status`)."""
+    names = [f.column for f in Offer._meta.concrete_fields if f.column != "id"]
+    generated = {
+        "title": "'Lot ' || g",
+        "location": "ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography",
+        "public_location": (
+            f"ST_SetSRID(ST_MakePoint((floor(lon / {GRID_LON_DEG}) + 0.5) * {GRID_LON_DEG},"
+            f" (floor(lat / {GRID_LAT_DEG}) + 0.5) * {GRID_LAT_DEG}), 4326)::geography"
+        ),
+        **columns,
+    }
+    select = ", ".join(generated.get(name, f"t.{name}") for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO exchange_offer ({', '.join(names)}) SELECT {select} FROM exchange_offer t, "
+            "LATERAL (SELECT g, %s + random() * %s AS lon, %s + random() * %s AS lat "
+            "FROM generate_series(1, %s) g) p WHERE t.id = %s",
+            [lon[0], lon[1] - lon[0], lat[0], lat[1] - lat[0], count, template.id],
+        )
+        cursor.execute("ANALYZE exchange_offer")
+        cursor.execute("ANALYZE matching_search_cell")
+
+
 def test_plan_walks_the_cells_then_each_cells_offers_and_stops_at_the_limit(firm):
     """20,000 published offers (plus drafts) around Lille: the selector's exact SQL answers the radius and
     the order from the cells' GiST index (nearest first), reads each cell's offers from the
     offer_live_cell btree, and stops at the limit: no sort, no sequential scan of the offers."""
-    template = make_offer(firm)
-    columns = [f.column for f in Offer._meta.concrete_fields if f.column != "id"]
-    generated = {
-        "title": "'Lot ' || g",
-        "status": "CASE WHEN g %% 10 = 0 THEN 'draft' ELSE 'published' END",
-        "location": "ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography",
-        "public_location": (
-            "ST_SetSRID(ST_MakePoint((floor(lon / 0.0078) + 0.5) * 0.0078,"
-            " (floor(lat / 0.005) + 0.5) * 0.005), 4326)::geography"
-        ),
-    }
-    select = ", ".join(generated.get(column, f"t.{column}") for column in columns)
+    _copies_of(
+        make_offer(firm),
+        22_000,
+        lon=(2.6, 3.6),
+        lat=(50.3, 50.9),
+        status="CASE WHEN g %% 10 = 0 THEN 'draft' ELSE 'published' END",
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO exchange_offer ({', '.join(columns)}) SELECT {select} "
-            "FROM exchange_offer t, LATERAL (SELECT g, 2.6 + random() * 1.0 AS lon,"
-            " 50.3 + random() * 0.6 AS lat FROM generate_series(1, 22000) g) p WHERE t.id = %s",
-            [template.id],
-        )
-        cursor.execute("ANALYZE exchange_offer")
-        cursor.execute("ANALYZE matching_search_cell")
         assert Offer.objects.filter(status=OfferStatus.PUBLISHED).count() == 19801
 
         seeker = Actor.for_user(make_member(make_org(OrganisationKind.ASSOCIATION)))
@@ -485,44 +493,27 @@ def test_search_equals_brute_force_great_circle(
 # `limit` within the radius), on a dense, tie-heavy data set (~20 offers per cell) at random points, radii,
 # limits and filters. Where equidistant offers straddle the cut, which of them the old walk returned was
 # unspecified: the distances must agree everywhere, and the rows wherever they are not tied at the cut.
-def _knn_reference(*, point: Point, radius_m: float, limit: int, **filters) -> list[tuple[float, int]]:
-    origin = Origin(point.x, point.y)
-    rows = (
-        offers_searchable(**filters)
-        .filter(DWithinSphere("public_location", origin, radius_m))
-        .annotate(distance=SphereDistance("public_location", origin))
-        .order_by(KNNDistance("public_location", origin))
-        .values_list("distance", "id")[:limit]
-    )
-    return sorted(rows)
+def _knn_reference(*, actor: Actor, point: Point, radius_m: float, limit: int, **filters) -> list[tuple]:
+    """The previous search (benchmarks/floors.py, which `make bench` also times): (distance, id)."""
+    from benchmarks.floors import previous_search
+
+    rows = previous_search(actor=actor, point=point, radius_m=radius_m, limit=limit, **filters)
+    return sorted((row.public_distance_m, row.id) for row in rows)
 
 
 def test_the_cell_walk_returns_what_the_offers_knn_walk_returned(firm):
-    template = make_offer(firm)
     wood = Category.objects.create(key="wood", name_fr="Bois", name_en="Wood")
-    columns = [f.column for f in Offer._meta.concrete_fields if f.column != "id"]
-    generated = {
-        "title": "'Lot ' || g",
-        "status": "CASE WHEN g %% 7 = 0 THEN 'draft' ELSE 'published' END",
-        "mode": "CASE WHEN g %% 3 = 0 THEN 'loan' ELSE 'donation' END",
-        "category_id": f"CASE WHEN g %% 4 = 0 THEN {wood.id} ELSE t.category_id END",
-        "remaining_quantity": "CASE WHEN g %% 11 = 0 THEN 0 ELSE t.remaining_quantity END",
-        "reserved_quantity": "CASE WHEN g %% 11 = 0 THEN t.remaining_quantity ELSE 0 END",
-        "location": "ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography",
-        "public_location": (
-            "ST_SetSRID(ST_MakePoint((floor(lon / 0.0078) + 0.5) * 0.0078,"
-            " (floor(lat / 0.005) + 0.5) * 0.005), 4326)::geography"
-        ),
-    }
-    select = ", ".join(generated.get(column, f"t.{column}") for column in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO exchange_offer ({', '.join(columns)}) SELECT {select} "
-            "FROM exchange_offer t, LATERAL (SELECT g, 3.10 + random() * 0.15 AS lon,"
-            " 50.65 + random() * 0.08 AS lat FROM generate_series(1, 8000) g) p WHERE t.id = %s",
-            [template.id],
-        )
-        cursor.execute("ANALYZE exchange_offer")
+    _copies_of(
+        make_offer(firm),
+        8_000,
+        lon=(3.10, 3.25),
+        lat=(50.65, 50.73),
+        status="CASE WHEN g %% 7 = 0 THEN 'draft' ELSE 'published' END",
+        mode="CASE WHEN g %% 3 = 0 THEN 'loan' ELSE 'donation' END",
+        category_id=f"CASE WHEN g %% 4 = 0 THEN {wood.id} ELSE t.category_id END",
+        remaining_quantity="CASE WHEN g %% 11 = 0 THEN 0 ELSE t.remaining_quantity END",
+        reserved_quantity="CASE WHEN g %% 11 = 0 THEN t.remaining_quantity ELSE 0 END",
+    )
     seeker = Actor.for_user(make_member(make_org(OrganisationKind.ASSOCIATION)))
     rng = random.Random(12)
     compared = 0
@@ -530,7 +521,7 @@ def test_the_cell_walk_returns_what_the_offers_knn_walk_returned(firm):
         point = Point(3.08 + rng.random() * 0.2, 50.63 + rng.random() * 0.12, srid=4326)
         radius_m, limit = rng.choice([300, 800, 2_000, 5_000, 20_000]), rng.choice([1, 7, 50, 200])
         filters = rng.choice([{}, {"category_id": wood.id}, {"mode": "loan"}, {"min_quantity": Decimal(1)}])
-        expected = _knn_reference(point=point, radius_m=radius_m, limit=limit, **filters)
+        expected = _knn_reference(actor=seeker, point=point, radius_m=radius_m, limit=limit, **filters)
         hits = offers_near(actor=seeker, point=point, radius_m=radius_m, limit=limit, **filters)
         got = [(hit.distance_m, hit.id) for hit in hits]
         assert [round(d, 6) for d, _ in got] == [round(d, 6) for d, _ in expected]
