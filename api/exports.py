@@ -133,6 +133,11 @@ def machine_keys(columns: Sequence[Column]) -> str:
     return ", ".join(f"`{column.key}`" for column in columns)
 
 
+def columns_sentence(columns: Sequence[Column]) -> str:
+    """The sentence an operation's description ends with: its CSV columns' machine keys."""
+    return f" CSV columns (machine keys, the first row): {machine_keys(columns)}."
+
+
 def table_response(description: str, columns: Sequence[Column]) -> OpenApiResponse:
     """The schema of a CSV answer: what its rows are, and its columns' machine keys (the first row)."""
     return OpenApiResponse(

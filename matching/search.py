@@ -46,7 +46,7 @@ from exchange.shape import OFFER_FIELDS
 from inventory.models import Category
 from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
-from organisations.geo import grid_cells_within_bound
+from organisations.geo import grid_cells_within_bound, point_ewkt
 
 from .models import SearchCell
 
@@ -64,7 +64,7 @@ class Origin(Func):
     def __init__(self, lon: float, lat: float):
         # Plain floats, not the Point: expressions hash their constructor arguments, and hashing a GEOS
         # geometry computes its WKT.
-        super().__init__(Value(f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"))
+        super().__init__(Value(point_ewkt(lon, lat)))
 
 
 class SphereDistance(Func):
@@ -286,7 +286,7 @@ def _nearest_by_cell(searchable: QuerySet[Offer], *, point: Point, radius_m: flo
     )
     cells_params = (
         *nearest_params,
-        f"SRID=4326;POINT({float(point.x)!r} {float(point.y)!r})",
+        point_ewkt(point.x, point.y),
         float(radius_m),
     )
 

@@ -19,6 +19,7 @@ from exchange.models import Offer, OfferStatus
 from inventory.models import Category
 from inventory.selectors import category_subtree_q
 from organisations.actors import Actor
+from organisations.geo import point_ewkt
 
 from .models import (
     NEED_MAX_RADIUS_M,
@@ -205,7 +206,7 @@ def needs_covering_offer(
     for its category or an ancestor of it. Served by the GiST index: see benchmarks/bench_matching.py."""
     point = offer.public_location
     params: dict[str, str | int | datetime | list[int]] = {
-        "point": f"SRID=4326;POINT({point.x!r} {point.y!r})",
+        "point": point_ewkt(point.x, point.y),
         "now": now or timezone.now(),
         "organisation_id": offer.organisation_id,
         "category_ids": list(lineage),

@@ -14,6 +14,12 @@ GRID_LAT_DEG = 0.005
 GRID_LON_DEG = 0.0078
 
 
+def point_ewkt(lon: float, lat: float) -> str:
+    """A WGS 84 point as EWKT text, which PostGIS casts to geography (query parameters on hot paths:
+    no GEOS object to build)."""
+    return f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
+
+
 def approximate_point(point: Point) -> Point:
     lon_cell = math.floor(point.x / GRID_LON_DEG)
     lat_cell = math.floor(point.y / GRID_LAT_DEG)

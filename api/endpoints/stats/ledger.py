@@ -19,8 +19,8 @@ from ...conditional import NOT_MODIFIED, conditional, conditional_stream, etag_o
 from ...exports import (
     CSV_MEDIA_TYPE,
     TableRenderer,
+    columns_sentence,
     labels_requested,
-    machine_keys,
     streamed,
     table_requested,
     table_response,
@@ -120,11 +120,7 @@ class StatsLedgerView(ListAPIView):
             "of the period at once. Other organisations get 403. Every row is listed, loans included: `mode` "
             "says which rows count as diverted (all but loans), `outlier` which masses were confirmed "
             "outside the plausible bounds (`outlier=true` lists only those), `corrects` which reversed "
-            "row a corrected handover replaces. "
-            + STATS_ERRORS
-            + " CSV columns (machine keys, the first row): "
-            + machine_keys(LEDGER_COLUMNS)
-            + "."
+            "row a corrected handover replaces. " + STATS_ERRORS + columns_sentence(LEDGER_COLUMNS)
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={

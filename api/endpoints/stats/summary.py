@@ -13,7 +13,14 @@ from impact import selectors
 
 from ...actors import actor_of
 from ...conditional import NOT_MODIFIED, conditional
-from ...exports import CSV_MEDIA_TYPE, Table, TableRenderer, machine_keys, table_requested, table_response
+from ...exports import (
+    CSV_MEDIA_TYPE,
+    Table,
+    TableRenderer,
+    columns_sentence,
+    table_requested,
+    table_response,
+)
 from ...inputs import validated_query
 from .common import (
     FORMAT_PARAMETER,
@@ -149,11 +156,7 @@ class StatsSummaryView(GenericAPIView):
             "`loans` (loans made, items lent, item-days lent, returned, returned on time and its share). "
             "`outliers` counts the rows flagged outlier (a confirmed mass outside the plausible bounds), "
             "their mass and their share of the tonnage; `outlier=true|false` restricts every figure to "
-            "those rows or to the others. "
-            + STATS_ERRORS
-            + " CSV columns (machine keys, the first row): "
-            + machine_keys(SUMMARY_COLUMNS)
-            + "."
+            "those rows or to the others. " + STATS_ERRORS + columns_sentence(SUMMARY_COLUMNS)
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={

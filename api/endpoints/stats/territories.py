@@ -13,7 +13,14 @@ from impact import selectors
 
 from ...actors import actor_of
 from ...conditional import NOT_MODIFIED, conditional
-from ...exports import CSV_MEDIA_TYPE, Table, TableRenderer, machine_keys, table_requested, table_response
+from ...exports import (
+    CSV_MEDIA_TYPE,
+    Table,
+    TableRenderer,
+    columns_sentence,
+    table_requested,
+    table_response,
+)
 from ...fields import FeatureCollectionTypeField, FeatureTypeField, MultiPolygonGeometryField
 from ...inputs import validated_query
 from ...renderers import GeoJSONRenderer
@@ -78,11 +85,7 @@ class StatsTerritoriesView(GenericAPIView):
         description=(
             "A GeoJSON FeatureCollection (RFC 7946) of the territories in your scope — for an organisation, "
             "those where it took part in handovers — with their figures in `properties`. CSV without "
-            "geometry. "
-            + STATS_ERRORS
-            + " CSV columns (machine keys, the first row): "
-            + machine_keys(TERRITORY_COLUMNS)
-            + "."
+            "geometry. " + STATS_ERRORS + columns_sentence(TERRITORY_COLUMNS)
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={

@@ -12,7 +12,14 @@ from impact import selectors
 
 from ...actors import actor_of
 from ...conditional import NOT_MODIFIED, conditional
-from ...exports import CSV_MEDIA_TYPE, Table, TableRenderer, machine_keys, table_requested, table_response
+from ...exports import (
+    CSV_MEDIA_TYPE,
+    Table,
+    TableRenderer,
+    columns_sentence,
+    table_requested,
+    table_response,
+)
 from ...inputs import validated_query
 from .common import (
     FORMAT_PARAMETER,
@@ -95,9 +102,7 @@ class StatsTimeseriesView(GenericAPIView):
             "tonnes, CO2e or handovers; each point has its `outliers` (net count, tonnes) and its `loans` "
             "(made, items lent, returned and returned on time in the bucket; item-days lent within it). "
             + STATS_ERRORS
-            + " CSV columns (machine keys, the first row): "
-            + machine_keys(TIMESERIES_COLUMNS)
-            + "."
+            + columns_sentence(TIMESERIES_COLUMNS)
         ),
         parameters=[StatsTimeseriesIn, FORMAT_PARAMETER],
         responses={
