@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: run test provision provision-test lint typecheck schema messages bench bench-bulk bench-scale fuzz
+.PHONY: run test provision provision-test lint typecheck schema messages bench bench-bulk bench-scale profile fuzz
 
 run: provision
 	scripts/run.sh
@@ -61,3 +61,10 @@ bench-bulk: provision
 # SQL's p95 and of the two-level floor's. Results: benchmarks/results/scale-*.json
 bench-scale: provision
 	$(PY) -m benchmarks.scale
+
+# Where a search's time goes in the server: py-spy samples one gunicorn worker serving searches from the
+# bench database (run `make bench` first). PROFILE_ARGS="--path floor" profiles the framework floor.
+# Results: benchmarks/results/profile-*
+PROFILE_ARGS ?=
+profile: provision
+	$(PY) -m benchmarks.profile $(PROFILE_ARGS)

@@ -9,11 +9,11 @@ the person's epoch; revoking their sessions moves the epoch on, and tokens of an
 
 from __future__ import annotations
 
-from typing import cast
-
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -25,6 +25,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from organisations import services
+from organisations.actors import person_with_memberships
 from organisations.models import ApiKey, User
 from organisations.tokens import hash_token
 
@@ -144,8 +145,21 @@ class BearerJWTAuthentication(JWTAuthentication):
     # simplejwt types the result as a TypeVar that only the return mentions (AuthUser), which no
     # override can match.
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
-        # It loads `user_model`, AUTH_USER_MODEL: a User.
-        user = cast(User, super().get_user(validated_token))
+        """simplejwt's checks (a user id claim, a person who exists and is active), on the person read
+        with their memberships (organisations.actors.person_with_memberships), then the epoch."""
+        try:
+            user_id = validated_token[jwt_settings.USER_ID_CLAIM]
+        except KeyError as error:
+            raise InvalidToken(gettext("Token contained no recognizable user identification")) from error
+        if User._meta.pk.name != jwt_settings.USER_ID_FIELD:
+            raise ImproperlyConfigured("Boucle's tokens name the person by their key (USER_ID_FIELD).")
+        user = person_with_memberships(user_id)
+        if user is None:
+            raise exceptions.AuthenticationFailed(_("User not found"), code="user_not_found")
+        if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User is inactive"), code="user_inactive")
+        if jwt_settings.CHECK_REVOKE_TOKEN:
+            raise ImproperlyConfigured("Boucle ends sessions by epoch (CHECK_REVOKE_TOKEN is not supported).")
         if validated_token.get(EPOCH_CLAIM, 0) != user.token_epoch:
             raise exceptions.AuthenticationFailed(
                 _("This session has ended; log in again."), code="token_revoked"

@@ -15,11 +15,16 @@ computed values stay the reader's).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, tzinfo
+from decimal import Decimal, getcontext
 from functools import cache, partial
 from typing import Any
 
+from django.conf import settings
 from django.db import models
-from rest_framework import serializers
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from exchange.models import Offer
 from exchange.shape import OFFER_FIELDS
@@ -70,16 +75,66 @@ def _nullable(field: serializers.Field, value: Any) -> Any:
     return None if value is None else field.to_representation(value)
 
 
+def _decimal_converter(field: serializers.DecimalField) -> Callable[[Any], Any]:
+    """DecimalField.to_representation for its plain case (a string with `decimal_places`, no
+    localisation), with the exponent and the context it builds at each call built once."""
+    coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+    if field.decimal_places is None or field.localize or field.normalize_output or not coerce:
+        return partial(_nullable, field)
+    exponent = Decimal(".1") ** field.decimal_places
+    context = getcontext().copy()
+    if field.max_digits is not None:
+        context.prec = field.max_digits
+
+    def convert(value: Any) -> str | None:
+        if not isinstance(value, Decimal):
+            return _nullable(field, value)
+        return f"{value.quantize(exponent, rounding=field.rounding, context=context):f}"
+
+    return convert
+
+
+def _datetime_converter(field: serializers.DateTimeField, zone: tzinfo | None) -> Callable[[Any], Any]:
+    """DateTimeField.to_representation in ISO 8601 for an aware datetime, in the time zone read once
+    (`zone`: reading the current one costs more than the conversion)."""
+    output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    if (
+        zone is None
+        or hasattr(field, "timezone")
+        or output_format is None
+        or output_format.lower() != ISO_8601
+    ):
+        return partial(_nullable, field)
+
+    def convert(value: Any) -> str | None:
+        if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+            return _nullable(field, value)
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return convert
+
+
 @cache
-def offer_plain_converters() -> dict[str, Callable[[Any], Any]]:
-    """For each field of OFFER_FIELDS, its generated field's conversion (null kept as null); choices and
-    text pass through as they are."""
+def _plain_fields() -> dict[str, serializers.Field]:
     fields = OfferPlainOut().fields
+    return {name: fields[name] for name in OFFER_FIELDS}
+
+
+def offer_plain_converters() -> dict[str, Callable[[Any], Any]]:
+    """For each field of OFFER_FIELDS, its generated field's conversion (null kept as null): choices and
+    text pass through as they are, decimals and datetimes are converted as their field does, in the
+    current time zone as it is now: call this once per response (tests/test_read_shape.py compares them
+    with the fields)."""
+    zone = timezone.get_current_timezone() if settings.USE_TZ else None
     converters: dict[str, Callable[[Any], Any]] = {}
-    for name in OFFER_FIELDS:
-        field = fields[name]
+    for name, field in _plain_fields().items():
         if isinstance(field, serializers.ChoiceField | serializers.CharField):
             converters[name] = _same
+        elif isinstance(field, serializers.DecimalField):
+            converters[name] = _decimal_converter(field)
+        elif isinstance(field, serializers.DateTimeField):
+            converters[name] = _datetime_converter(field, zone)
         else:
             converters[name] = partial(_nullable, field)
     return converters

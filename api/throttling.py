@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import dataclass
 from time import time as clock
 
 from django.core.exceptions import ImproperlyConfigured
@@ -26,7 +27,7 @@ from rest_framework.throttling import BaseThrottle
 
 from config.client_ip import address_bucket, client_ip
 from config.env import parse_rate
-from config.rates import counter_hit
+from config.rates import counters_hit
 from organisations.models import ApiKey
 
 from .permissions import allows_anonymous
@@ -42,6 +43,38 @@ def _caller(request) -> str:
     return f"addr:{address_bucket(client_ip(request))}"
 
 
+@dataclass(frozen=True)
+class Budget:
+    """One window of one budget: its counter, how many requests it allows per `period` seconds, and the
+    seconds until the next window starts."""
+
+    key: str
+    count: int
+    period: int
+    retry_after_s: int
+
+
+def _spend(request, view) -> dict[type, tuple[Budget, int]]:
+    """Spends the request from every budget of the view's window throttles at once (one Redis round
+    trip, config.rates.counters_hit), once per request; each throttle then reads its own outcome. DRF
+    asks every throttle even after one refused, so all budgets are spent either way, as before."""
+    spent = getattr(request, "_boucle_spent", None)
+    if spent is None:
+        budgets = [
+            (type(throttle), budget)
+            for throttle in view.get_throttles()
+            if isinstance(throttle, WindowThrottle) and (budget := throttle.budget(request, view)) is not None
+        ]
+        # Kept two periods: a counter only ever expires long after its window has passed.
+        hits = counters_hit([(budget.key, 2 * budget.period) for _class, budget in budgets])
+        spent = {
+            throttle_class: (budget, count)
+            for (throttle_class, budget), count in zip(budgets, hits, strict=True)
+        }
+        setattr(request, "_boucle_spent", spent)  # noqa: B010 (Request declares no such attribute)
+    return spent
+
+
 class WindowThrottle(BaseThrottle):
     """At most `count` requests per `period` seconds per identity, for one scope."""
 
@@ -55,28 +88,40 @@ class WindowThrottle(BaseThrottle):
         """Whose budget a request spends (None: this throttle does not apply to the request)."""
         raise NotImplementedError
 
-    def allow_request(self, request, view) -> bool:
-        self.retry_after_s: int | None = None
+    def budget(self, request, view) -> Budget | None:
+        """The window this request spends from (None: this throttle does not count it)."""
         scope = self.scope_for(view)
         if not scope:
-            return True
+            return None
         rates = api_settings.DEFAULT_THROTTLE_RATES
         if scope not in rates:
             raise ImproperlyConfigured(f'No rate for the throttle scope "{scope}" in DEFAULT_THROTTLE_RATES.')
         rate = parse_rate(rates[scope])  # type: ignore[arg-type]  # rates are text (300/min); the stubs say numbers
         if rate is None:
-            return True
+            return None
         identity = self.identity(request)
         if identity is None:
-            return True
+            return None
         count, period = rate
         now = clock()
         offset = zlib.crc32(identity.encode()) % period
         window = int((now - offset) // period)
-        # Kept two periods: a counter only ever expires long after its window has passed.
-        if counter_hit(f"throttle:{scope}:{identity}:{window}", ttl_s=2 * period) <= count:
+        return Budget(
+            key=f"throttle:{scope}:{identity}:{window}",
+            count=count,
+            period=period,
+            retry_after_s=max(1, math.ceil((window + 1) * period + offset - now)),
+        )
+
+    def allow_request(self, request, view) -> bool:
+        self.retry_after_s: int | None = None
+        spent = _spend(request, view).get(type(self))
+        if spent is None:
             return True
-        self.retry_after_s = max(1, math.ceil((window + 1) * period + offset - now))
+        budget, hits = spent
+        if hits <= budget.count:
+            return True
+        self.retry_after_s = budget.retry_after_s
         return False
 
     def wait(self) -> float | None:

@@ -35,7 +35,9 @@ from urllib.parse import urlencode, urlsplit
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-TARGET_P95_MS = 100
+# p95 of a repeated read (a cache hit): the summary's is the issue's target; the monthly series by
+# category (612 points to serialise) keeps the earlier ceiling.
+TARGET_P95_MS = {"summary": 15.0, "timeseries": 100.0}
 BENCH_PREFIX = "Boucle bench stats —"
 PERIOD = {"from": "2025-01-01", "to": "2025-12-31"}
 SEED = 20260101
@@ -379,13 +381,27 @@ def _operator_authorisation() -> str:
     return f"Bearer {RefreshToken.for_user(user).access_token}"
 
 
-def _measure_http(base_url: str, auth_header: str, path: str, repeats: int) -> tuple[dict, int]:
+def new_versions() -> None:
+    """What a commit to every source does to the statistics' cache (impact.versions): new tokens, so the
+    next read of each operation misses and computes its figures."""
+    from impact.models import DataVersion
+    from impact.sql import table
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table(DataVersion)} SET token = gen_random_uuid()")
+
+
+def _measure_http(
+    base_url: str, auth_header: str, path: str, repeats: int, before_each=None
+) -> tuple[dict, int]:
     parts = urlsplit(base_url)
     connection_ = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
     headers = {"Authorization": auth_header, "Accept": "application/json"}
     samples, size = [], 0
     try:
         for i in range(repeats + 3):  # three warm-up requests
+            if before_each is not None:
+                before_each()
             started = time.perf_counter()
             connection_.request("GET", parts.path.rstrip("/") + path, headers=headers)
             response = connection_.getresponse()
@@ -401,9 +417,11 @@ def _measure_http(base_url: str, auth_header: str, path: str, repeats: int) -> t
     return _percentiles(samples), size
 
 
-def _measure_selectors(call, repeats: int) -> dict:
+def _measure_selectors(call, repeats: int, before_each=None) -> dict:
     samples = []
     for i in range(repeats + 3):
+        if before_each is not None:
+            before_each()
         started = time.perf_counter()
         call()
         if i >= 3:
@@ -421,7 +439,10 @@ def bench_stats(
     generate_data: bool = True,
 ) -> dict:
     """Generate the ledger (unless `generate_data` is False), then time the summary and the monthly
-    series by category for 2025, `repeats` times each. Returns timings, percentiles and the verdict."""
+    series by category for 2025, `repeats` times each: repeated reads (`summary`, `timeseries`: a
+    dashboard polling, answered from the cache of impact.versions) and reads after a commit
+    (`*_miss`: new data versions before each request, so the figures are computed). Returns timings,
+    percentiles and the verdict (on the repeated reads)."""
     from claims.models import Handover
     from impact.models import DailyRollup, MonthlyRollup, PartyMonthlyRollup
     from impact.query import StatsParams
@@ -446,20 +467,27 @@ def bench_stats(
         result["through"] = "http"
         result["summary"], _size = _measure_http(base_url, auth, summary_path, repeats)
         result["timeseries"], _size = _measure_http(base_url, auth, series_path, repeats)
+        result["summary_miss"], _size = _measure_http(base_url, auth, summary_path, repeats, new_versions)
+        result["timeseries_miss"], _size = _measure_http(base_url, auth, series_path, repeats, new_versions)
     else:
         actor = Actor.for_system()
         params = StatsParams(date_from=date(2025, 1, 1), date_to=date(2025, 12, 31))
         result["through"] = "selectors"
-        result["summary"] = _measure_selectors(lambda: stats_summary(actor=actor, params=params), repeats)
-        result["timeseries"] = _measure_selectors(
-            lambda: stats_timeseries(actor=actor, params=params, interval="month", group_by="category"),
-            repeats,
+        summary = lambda: stats_summary(actor=actor, params=params)  # noqa: E731
+        series = lambda: stats_timeseries(  # noqa: E731
+            actor=actor, params=params, interval="month", group_by="category"
         )
-    result["pass"] = all(result[k]["p95_ms"] <= TARGET_P95_MS for k in ("summary", "timeseries"))
+        result["summary"] = _measure_selectors(summary, repeats)
+        result["timeseries"] = _measure_selectors(series, repeats)
+        result["summary_miss"] = _measure_selectors(summary, repeats, new_versions)
+        result["timeseries_miss"] = _measure_selectors(series, repeats, new_versions)
+    result["pass"] = all(result[k]["p95_ms"] <= TARGET_P95_MS[k] for k in ("summary", "timeseries"))
     return result
 
 
-if __name__ == "__main__":  # .venv/bin/python -m benchmarks.bench_stats [N] (current DATABASE_URL)
+if __name__ == "__main__":
+    # .venv/bin/python -m benchmarks.bench_stats [N] [--skip-generate] [--http] (current DATABASE_URL);
+    # --http serves the current database with the bench's gunicorn (2 workers × 2 threads).
     import json
     import os
     import sys
@@ -468,5 +496,21 @@ if __name__ == "__main__":  # .venv/bin/python -m benchmarks.bench_stats [N] (cu
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     django.setup()
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    print(json.dumps(bench_stats(handovers=count, repeats=30), indent=2, default=str))
+    numbers = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    count = int(numbers[0]) if numbers else 100_000
+    generate_data = "--skip-generate" not in sys.argv
+    if "--http" in sys.argv:
+        from .measure import gunicorn
+
+        log = Path(__file__).resolve().parent.parent / ".local" / "bench-gunicorn-stats-main.log"
+        database_url = os.environ.get("DATABASE_URL", "")
+        with gunicorn(database_url=database_url, workers=2, threads=2, log_path=log) as port:
+            outcome = bench_stats(
+                handovers=count,
+                repeats=30,
+                generate_data=generate_data,
+                base_url=f"http://127.0.0.1:{port}",
+            )
+    else:
+        outcome = bench_stats(handovers=count, repeats=30, generate_data=generate_data)
+    print(json.dumps(outcome, indent=2, default=str))

@@ -15,14 +15,8 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models import BooleanField, F, Func, QuerySet, Value
 
-from matching.search import (
-    HIT_VALUES,
-    KNNDistance,
-    Origin,
-    hit_columns,
-    offers_searchable,
-    with_shown_location,
-)
+from matching.expressions import KNNDistance, Origin
+from matching.search import HIT_VALUES, hit_columns, offers_searchable, with_shown_location
 
 FLOOR_TABLE = "bench_floor_cell"
 

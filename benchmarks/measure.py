@@ -66,8 +66,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(*, database_url: str, workers: int, threads: int, log_path: Path):
-    """A gunicorn on 127.0.0.1 serving Boucle from the bench database; stopped (by its pid) on exit."""
+def gunicorn(*, database_url: str, workers: int, threads: int, log_path: Path, pids: list[int] | None = None):
+    """A gunicorn on 127.0.0.1 serving Boucle from the bench database; stopped (by its pid) on exit. The
+    master's pid is appended to `pids` when given (the profiler samples its workers)."""
     port = free_port()
     env = {
         **os.environ,
@@ -102,6 +103,8 @@ def gunicorn(*, database_url: str, workers: int, threads: int, log_path: Path):
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
+    if pids is not None:
+        pids.append(server.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -185,3 +188,58 @@ def http_load(
     if errors:
         raise RuntimeError("HTTP benchmark failed: " + "; ".join(errors[:3]))
     return summary(samples, max(stop_at) - began), body
+
+
+def saturation(*, port: int, path: str, headers: dict, clients: int, seconds: float) -> dict:
+    """`clients` keep-alive clients send GETs of `path` back to back for `seconds`: the requests answered
+    per second once the server is saturated, and every failure (a status other than 200, a timeout, a
+    dropped connection) counted rather than raised."""
+    samples: list[float] = []
+    failures: dict[str, int] = {}
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    deadline: list[float] = []
+
+    def failed(reason: str) -> None:
+        with lock:
+            failures[reason] = failures.get(reason, 0) + 1
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        start.wait()
+        while time.perf_counter() < deadline[0]:
+            started = time.perf_counter()
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                failed(type(exc).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            if response.status == 200:
+                mine.append((time.perf_counter() - started) * 1000)
+            else:
+                failed(f"HTTP {response.status}")
+        connection.close()
+        with lock:
+            samples.extend(mine)
+
+    workers = [threading.Thread(target=client) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    deadline.append(time.perf_counter() + seconds)
+    began = time.perf_counter()
+    start.wait()
+    for worker in workers:
+        worker.join()
+    wall = time.perf_counter() - began
+    return {
+        **(summary(samples, wall) if samples else {"requests": 0, "throughput_per_s": 0.0}),
+        "clients": clients,
+        "seconds": round(wall, 2),
+        "errors": sum(failures.values()),
+        "failures": failures,
+    }

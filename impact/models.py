@@ -194,3 +194,20 @@ class MonthlyReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.territory_id or 'all'}"
+
+
+class DataVersion(models.Model):
+    """The version of one source of the statistics (impact.versions): a new random token each time a
+    transaction that changed the source commits, written by the database, never by Python."""
+
+    source = models.CharField(_("source"), max_length=16, primary_key=True)
+    token = models.UUIDField(_("token"))
+    bumps = models.BigIntegerField(_("bumps"), default=0)
+    changed_at = models.DateTimeField(_("changed at"))
+
+    class Meta:
+        verbose_name = _("data version")
+        verbose_name_plural = _("data versions")
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.token}"

@@ -12,8 +12,7 @@ from core.models import TimeStampedModel
 from inventory.models import Unit
 
 # The database's ceiling for a need's radius. The API's cap (settings.BOUCLE_MATCH_MAX_RADIUS_M) may be
-# lower, never higher; matching uses this ceiling as the indexable prefilter, so it stays correct even
-# when the setting changes after needs were saved.
+# lower, never higher; the CHECK below holds every saved need to it, whatever the setting was then.
 NEED_MAX_RADIUS_M = 100_000
 
 
@@ -93,10 +92,14 @@ NEED_COPIED_FIELDS = ("organisation_id", "location", "radius_m", "quantity_wante
 
 
 class NeedCategory(models.Model):
-    """A category a need asked for, with a copy of what matching reads of the need. Finding the needs
-    that cover a published offer is then one GiST index scan on (category, location) — the offer's
-    category and its ancestors, near its point — with no other table to visit. A database trigger
-    copies every change of the need (migration 0002)."""
+    """A category a need asked for, with a copy of what matching reads of the need. A database trigger
+    copies every change of the need (migration 0002).
+
+    The row also has `area`, a box (longitude, latitude) that contains the need's disc, which the
+    database computes from `location` and `radius_m` on every write (a stored generated column,
+    migration 0004; the ORM neither reads nor writes it). Finding the needs that cover a published
+    offer is then an index-only GiST scan on (category, area) per category of the offer's lineage —
+    the areas that hold its point — with no other table to visit (matching.selectors)."""
 
     need = models.ForeignKey(Need, models.CASCADE, related_name="areas")
     category = models.ForeignKey("inventory.Category", models.CASCADE, related_name="+")
@@ -113,12 +116,8 @@ class NeedCategory(models.Model):
     class Meta:
         db_table = "matching_need_category"
         constraints = [models.UniqueConstraint(fields=["need", "category"], name="need_category_unique")]
-        indexes = [
-            # btree_gist lets the category (equality) and the point (distance) share one index.
-            GistIndex(
-                fields=["category", "location"], name="need_category_open_gist", condition=Q(is_open=True)
-            ),
-        ]
+        # The matching index, on (category, area) for open rows, is created with the `area` column
+        # (migration 0004): Django has no field for a PostgreSQL box.
 
 
 class SearchCell(models.Model):

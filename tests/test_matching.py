@@ -13,7 +13,6 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from benchmarks import bench_matching
 from core.events import event_record
 from core.models import EventConsumption
 from exchange import services as offer_services
@@ -424,34 +423,7 @@ def test_the_copies_matching_reads_follow_every_change_of_the_need(association, 
     ]
 
 
-def test_covering_needs_query_is_one_gist_scan_on_category_and_location(firm, tree):
-    # A few thousand needs from the benchmark's generator, so that the planner has real statistics.
-    recipient, _donor = bench_matching._organisations()
-    categories = [tree.furniture, tree.office, tree.chair, tree.sofa, tree.wood]
-    assert bench_matching._generate(recipient, 3000, [c.pk for c in categories]) == 3000
-    offer = _offer_at(firm, 0, tree.chair)
-    lineage = selectors.category_lineage(category=offer.category)
-    assert lineage == {
-        tree.furniture.id: "t-furniture",
-        tree.office.id: "t-furniture/t-office",
-        tree.chair.id: "t-furniture/t-office/t-chair",
-    }
-    params = {
-        "point": f"SRID=4326;POINT({offer.public_location.x} {offer.public_location.y})",
-        "now": timezone.now(),
-        "organisation_id": firm.id,
-        "category_ids": list(lineage),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + selectors._COVERING_NEEDS_SQL, params)
-        lines = [row[0] for row in cursor.fetchall()]
-    plan = "\n".join(lines)
-    scan = next(i for i, line in enumerate(lines) if "Index Scan" in line)
-    assert "need_category_open_gist" in lines[scan], plan
-    assert "category_id = ANY" in lines[scan + 1] and "location && _st_expand" in lines[scan + 1], plan
-    assert "Seq Scan" not in plan and "matching_need " not in plan, plan
-    covering = selectors.needs_covering_offer(offer=offer, lineage=lineage)
-    assert covering and all(row.organisation_id == recipient.id for row in covering)
+# The covering-needs query's plan and its equivalence with the previous query: test_matching_area.py.
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,9 +4,15 @@ to OFFER_FIELDS appears everywhere with no other change."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework import serializers
 
 from api.endpoints.matches import MatchOfferOut
@@ -105,3 +111,53 @@ def test_the_webhook_payload_carries_the_plain_fields(firm):
     assert data["title"] == "Palettes" and data["quantity"] == "10.000"
     assert data["available_from"] == offer.available_from.isoformat().replace("+00:00", "Z")
     assert offer_plain_values(offer)["quantity"] == Decimal("10.000")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    quantity=st.one_of(
+        st.none(), st.decimals(allow_nan=False, allow_infinity=False, places=3, max_value=10**12)
+    ),
+    price=st.one_of(
+        st.none(), st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**6)
+    ),
+    moment=st.one_of(
+        st.none(),
+        st.datetimes(
+            min_value=datetime(1970, 1, 2),
+            max_value=datetime(2100, 1, 1),
+            timezones=st.sampled_from([UTC, ZoneInfo("Europe/Paris"), ZoneInfo("America/Cayenne")]),
+        ),
+    ),
+    zone=st.sampled_from(["Europe/Paris", "UTC", "Pacific/Noumea", "America/New_York"]),
+)
+def test_the_fast_conversions_write_what_the_fields_write(quantity, price, moment, zone):
+    """The search writes its hits' plain fields with offer_plain_converters (the fields' own methods cost
+    more than the query): each gives exactly its field's output, in the time zone active when it was made,
+    across daylight-saving changes, for any decimal the column can hold and beyond."""
+    values = {
+        "quantity": quantity,
+        "remaining_quantity": quantity,
+        "mass_per_unit_kg": quantity,
+        "price_eur": price,
+        "available_from": moment,
+        "available_until": moment,
+    }
+    fields = OfferPlainOut().fields
+    with timezone.override(ZoneInfo(zone)):
+        converters = offer_plain_converters()
+        for name, value in values.items():
+            expected = _outcome(partial(_nullable, fields[name]), value)
+            assert _outcome(converters[name], value) == expected, (name, value)
+
+
+def _outcome(write, value) -> tuple:
+    """What writing gives: the text, or the error (a decimal too long for the field is refused)."""
+    try:
+        return ("value", write(value))
+    except Exception as error:  # compared, not hidden
+        return ("error", type(error))
+
+
+def _nullable(field, value):
+    return None if value is None else field.to_representation(value)

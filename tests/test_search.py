@@ -26,7 +26,7 @@ from organisations.geo import GRID_LAT_DEG, GRID_LON_DEG, approximate_point, gri
 from organisations.models import ApiKey, ApiKeyScope, MembershipRole, OrganisationKind
 from organisations.tokens import hash_token
 
-from .conftest import client_for, client_for_key, make_member, make_offer, make_org, make_site
+from .conftest import client_for, client_for_key, make_api_key, make_member, make_offer, make_org, make_site
 
 pytestmark = pytest.mark.django_db
 
@@ -343,8 +343,8 @@ def test_one_query_for_the_hits_whatever_their_number(firm, seeker, django_asser
             content_type="image/jpeg",
             size_bytes=1,
         )
-    # The person (JWT), their memberships (the actor), the category path, the hits.
-    with django_assert_num_queries(4):
+    # The person with their memberships (JWT; the actor reads them), the category path, the hits.
+    with django_assert_num_queries(3):
         body = search(client, category=furniture.id, limit=200).json()
     assert body["count"] == 30
     assert {h["photo_count"] for h in body["results"]} == {1}
@@ -646,3 +646,105 @@ def test_the_cell_walk_bound_holds_every_cell_within_the_radius(lon, lat, radius
         if haversine_m(point, Point((column + 0.5) * GRID_LON_DEG, (row + 0.5) * GRID_LAT_DEG)) <= radius_m
     )
     assert within <= bound
+
+
+# --- the statement compiled once per shape -------------------------------------------------------------
+def test_the_statement_compiled_once_per_shape_is_what_a_fresh_compile_gives(firm, seeker, operator_user):
+    """offers_near compiles its query once per (organisations, filters, category path, bounded walk) with
+    stand-ins for the place, then puts each search's place in their positions: for every kind of actor,
+    filter and place, that is exactly the SQL and the parameters the ORM compiles afresh."""
+    from matching import search as module
+
+    tree = Category.objects.create(key="tree_a", name_fr="A", name_en="A")
+    Category.objects.create(key="tree_b", name_fr="B", name_en="B", parent=tree)
+    with_two = make_member(firm)
+    make_org(OrganisationKind.ASSOCIATION).memberships.create(user=with_two)
+    actors = [Actor.for_user(u) for u in (seeker, make_member(firm), with_two, operator_user)]
+    actors.append(Actor.for_api_key(make_api_key(firm)[0]))
+    filters = [
+        module.SearchFilters(),
+        module.SearchFilters(category_id=tree.id),
+        module.SearchFilters(q="chaise bois"),
+        module.SearchFilters(min_quantity=Decimal("2.5")),
+        module.SearchFilters(available_on=timezone.localdate() + timedelta(days=3)),
+        module.SearchFilters(mode=OfferMode.LOAN),
+        module.SearchFilters(tree.id, "table", Decimal("1"), timezone.localdate(), OfferMode.DONATION),
+    ]
+    rng = random.Random(12)
+    module.STATEMENTS.clear()
+    for actor in actors:
+        for shape in filters:
+            path = tree.path if shape.category_id else None
+            for lat in (50.69, -33.9, 88.99, 89.5):  # 89.5: the walk is unbounded near the pole
+                point = Point(rng.uniform(-180, 180), lat + rng.uniform(-0.01, 0.01), srid=4326)
+                place = module._place(
+                    point,
+                    rng.choice([1.0, 550.5, 5000, 100_000]),
+                    rng.randint(1, 200),
+                    now=timezone.now() - timedelta(seconds=rng.randint(0, 10**6)),
+                )
+                fresh = module._hits(actor=actor, filters=shape, place=place, category_path=path)
+                sql, params = fresh.query.sql_with_params()
+                assert module._statement(actor=actor, filters=shape, place=place) == (sql, list(params))
+    # Every shape was compiled once and then bound, never compiled again on the fallback path.
+    shapes = module.STATEMENTS.shapes()
+    assert len(shapes) == len({frozenset(a.organisation_ids) for a in actors}) * len(filters) * 2
+    assert None not in shapes.values()
+
+
+def test_a_moved_category_is_searched_by_its_new_place_in_the_tree(firm, seeker):
+    """The compiled statement holds the category's path: a category moved under another parent after a
+    search must not keep the old subtree's offers, and one deleted since is a 404."""
+    tools = Category.objects.create(key="tools", name_fr="Outils", name_en="Tools")
+    garden = Category.objects.create(key="garden", name_fr="Jardin", name_en="Garden")
+    spade = Category.objects.create(key="spade", name_fr="Bêche", name_en="Spade", parent=tools)
+    offer_at(firm, CELL_LAT, category=spade)
+    client = client_for(seeker)
+    assert search(client, category=tools.id).json()["count"] == 1
+    spade.parent = garden
+    spade.save()
+    assert Category.objects.get(pk=spade.pk).path == "garden/spade"
+    assert search(client, category=tools.id).json()["count"] == 0
+    assert search(client, category=garden.id).json()["count"] == 1
+    Offer.objects.all().delete()
+    tools_id = tools.id
+    tools.delete()
+    assert search(client, category=tools_id).status_code == 404
+
+
+def test_hits_read_from_the_cursor_are_what_the_orm_reads(firm, seeker):
+    """offers_near reads the hit query's rows from the cursor, not through the ORM's row conversion: the
+    same values of the same types, for approximate and exact locations, photos and every plain field."""
+    from exchange.shape import OFFER_FIELDS
+    from matching.search import HitCategory, HitOrganisation
+
+    chairs = offer_at(
+        firm, CELL_LAT, mass_per_unit_kg=Decimal("4.250"), mode=OfferMode.SALE, price_eur=Decimal("12.50")
+    )
+    offer_at(firm, CELL_LAT + 0.004, available_until=timezone.now() + timedelta(days=3), mode=OfferMode.LOAN)
+    OfferPhoto.objects.create(
+        offer=chairs, image="offers/a.jpg", width=4, height=3, content_type="image/jpeg", size_bytes=1
+    )
+    point = Point(CELL_LON, CELL_LAT, srid=4326)
+    for actor in (Actor.for_user(seeker), Actor.for_user(make_member(firm))):
+        rows = {row.id: row for row in offers_near_queryset(actor=actor, point=point, radius_m=5000)}
+        hits = offers_near(actor=actor, point=point, radius_m=5000)
+        assert len(hits) == len(rows) == 2
+        for hit in hits:
+            row = rows[hit.id]
+            expected = {name: getattr(row, name) for name in OFFER_FIELDS}
+            assert dict(hit.fields) == expected
+            assert {name: type(value) for name, value in hit.fields.items()} == {
+                name: type(value) for name, value in expected.items()
+            }
+            assert hit.organisation == HitOrganisation(
+                row.organisation_id, row.organisation__name, row.organisation__kind
+            )
+            assert hit.category == HitCategory(row.category_id, row.category__key, row.category__name_fr)
+            exact = row.exact_visible
+            assert hit.location_is_approximate is (not exact)
+            assert (hit.lon, hit.lat) == (
+                (row.exact_lon, row.exact_lat) if exact else (row.public_lon, row.public_lat)
+            )
+            assert hit.distance_m == (row.exact_distance_m if exact else row.public_distance_m)
+            assert hit.photo_count == row.photo_count == (1 if hit.id == chairs.id else 0)

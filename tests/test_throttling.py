@@ -153,6 +153,31 @@ def test_retry_after_tells_the_truth(settings, monkeypatch):
     assert _statuses(person, "/api/v1/me/", 3) == [200, 200, 429]  # a new window, a full budget
 
 
+def test_a_search_spends_its_three_budgets_in_one_redis_round_trip(settings, monkeypatch):
+    """Before: each budget was two or three round trips of its own (Django's cache incr(), which checks
+    that the key exists first, add() or touch()): six for a search, on the hottest path."""
+    import config.rates
+
+    set_rates(settings, ip="100/min", user="100/min", search="2/min")
+    person = client_for(make_member(make_org(OrganisationKind.ASSOCIATION)))
+    client = config.rates._client()
+    round_trips: list[list[str]] = []
+    real_execute = client.pipeline().__class__.execute
+
+    def counted(pipeline, *args, **kwargs):
+        round_trips.append([str(command[0][0]) for command in pipeline.command_stack])
+        return real_execute(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(client.pipeline().__class__, "execute", counted)
+    assert _statuses(person, SEARCH, 3) == [200, 200, 429]
+    assert round_trips == [["INCRBY", "EXPIRE"] * 3] * 3  # one pipeline (MULTI/EXEC) per request
+    keys = list(client.scan_iter(match=django_settings.CACHES["default"]["KEY_PREFIX"] + ":1:throttle:*"))
+    assert sorted(key.decode().split(":")[3] for key in keys) == ["ip", "search", "user"]
+    for key in keys:
+        assert int(client.get(key)) == 3
+        assert 60 < client.ttl(key) <= 120  # two periods from the first hit, not extended by the others
+
+
 def test_concurrent_requests_are_all_counted(transactional_db, settings):
     """The counter is Redis' INCR: 20 requests at once against a budget of 10 pass exactly 10."""
     set_rates(settings, user="10/min")

@@ -88,6 +88,7 @@ class OrganisationImpactView(GenericAPIView):
     )
     def get(self, request, organisation_id: int):
         params = stats_params(validated_query(OrganisationImpactIn, request))
+        last_modified = stats_last_modified()  # before the figures: never later
         impact = organisation_impact(actor=actor_of(request), organisation_id=organisation_id, params=params)
         data = OrganisationImpactOut(impact).data
         body: Table | ReturnDict
@@ -96,7 +97,7 @@ class OrganisationImpactView(GenericAPIView):
             body = Table(IMPACT_COLUMNS, rows, period_filename("impact", params, organisation_id))
         else:
             body = data
-        return conditional(request, body=body, last_modified=stats_last_modified())
+        return conditional(request, body=body, last_modified=last_modified)
 
 
 urlpatterns = [

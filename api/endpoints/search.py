@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from functools import cached_property
+from typing import Any
 
 from django.contrib.gis.geos import Point
 from django.urls import path
@@ -132,6 +135,12 @@ class OfferSearchPropertiesOut(OfferPlainOut):
     )
     photo_count = serializers.IntegerField()
 
+    @cached_property
+    def _plain_converters(self) -> dict[str, Callable[[Any], Any]]:
+        """Once per response (this serializer writes every hit of a list): api.shapes reads the time
+        zone when it makes them."""
+        return offer_plain_converters()
+
     @extend_schema_field(serializers.FloatField())
     def get_distance_m(self, hit: OfferHit) -> float:
         return round(hit.distance_m, 1)
@@ -149,7 +158,7 @@ class OfferSearchPropertiesOut(OfferPlainOut):
             "distance_m": round(hit.distance_m, 1),
             "photo_count": hit.photo_count,
         }
-        plain = offer_plain_converters()
+        plain = self._plain_converters
         return {
             name: plain[name](hit.fields[name]) if name in plain else own[name] for name in _PROPERTY_ORDER
         }

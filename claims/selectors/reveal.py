@@ -116,13 +116,13 @@ def offers_shown_exactly(*, actor: Actor, offers: Iterable[Offer]) -> set[int]:
     return own | set(granted)
 
 
-def offer_exact_location_visible(*, actor: Actor) -> Expression:
+def offer_exact_location_visible(*, actor: Actor, now: datetime | None = None) -> Expression:
     """`offer_exact_location_q` as a boolean SQL expression on Offer, for queries that pick the
     location in the database (search)."""
     if not actor.organisation_ids:
         return Value(False)
     return Case(
-        When(offer_exact_location_q(actor=actor), then=Value(True)),
+        When(offer_exact_location_q(actor=actor, now=now), then=Value(True)),
         default=Value(False),
         output_field=BooleanField(),
     )

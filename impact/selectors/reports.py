@@ -8,15 +8,13 @@ from datetime import datetime
 from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from claims.models import Claim, Handover
 from core.errors import NotFound
-from exchange.models import Offer
-from matching.models import Match, Need
 from organisations.actors import Actor
 from territories.models import Territory
 
-from ..models import MonthlyReport
+from ..models import DataVersion, MonthlyReport
 from ..query import stats_scope_for
+from ..versions import ALL_SOURCES, LEDGER_SOURCES, LOAN_SOURCES
 
 
 def reports_visible_to(*, actor: Actor) -> QuerySet[MonthlyReport]:
@@ -41,18 +39,9 @@ def report_get(*, actor: Actor, report_id: int) -> MonthlyReport:
 
 
 def stats_last_modified(*, market: bool = False, loans: bool = False) -> datetime | None:
-    """When the data behind the figures last changed: the latest ledger row; with `loans` the latest
-    change to a claim (a loan's return), with `market` also to offers, needs and matches."""
-    latest = Handover.objects.order_by("-id").values_list("recorded_at", flat=True).first()
-    moments = [latest]
-    if loans and not market:
-        moments.append(Claim.objects.aggregate(m=Max("updated_at"))["m"])
-    if market:
-        moments += [
-            Offer.objects.aggregate(m=Max("updated_at"))["m"],
-            Claim.objects.aggregate(m=Max("updated_at"))["m"],
-            Need.objects.aggregate(m=Max("updated_at"))["m"],
-            Match.objects.order_by("-id").values_list("created_at", flat=True).first(),
-        ]
-    known = [moment for moment in moments if moment is not None]
-    return max(known) if known else None
+    """When the data behind the figures last changed: the last commit that bumped the data versions
+    (impact.versions) of the ledger and the reference data; with `loans` also of the claims (a loan's
+    return), with `market` also of the offers, needs and matches. One query; read it before the
+    figures, so that it is never later than what they show."""
+    sources = ALL_SOURCES if market else LOAN_SOURCES if loans else LEDGER_SOURCES
+    return DataVersion.objects.filter(source__in=sources).aggregate(m=Max("changed_at"))["m"]

@@ -16,6 +16,7 @@ from ..market import market_figures
 from ..models import FactorUsage
 from ..query import StatsParams, StatsQuery, stats_query_resolve
 from ..sql import Sql, distinct_parties, facts, fetch
+from ..versions import ALL_SOURCES, figures_cached
 from .common import _header, _kg, _share, _tonnes
 
 METHODS = ("weighed", "declared", "estimated")
@@ -122,6 +123,14 @@ def stats_summary(*, actor: Actor, params: StatsParams, prefer_rollups: bool = T
     """The headline figures of a period: tonnes diverted, CO2e avoided, handovers (net of reversals),
     distinct donors and recipients (with net handovers above zero), mass and its share by method, the
     outliers among them, the factors used; the market figures of impact.market; the loan indicators of
-    impact.lending (loans are in none of the other figures)."""
-    query = replace(stats_query_resolve(actor=actor, params=params), prefer_rollups=prefer_rollups)
-    return summary_for(query)
+    impact.lending (loans are in none of the other figures). Cached by data version (impact.versions);
+    the loans' item-days follow the clock, so they are recomputed while the period is open."""
+    return figures_cached(
+        operation="summary",
+        sources=ALL_SOURCES,
+        resolve=lambda: replace(
+            stats_query_resolve(actor=actor, params=params), prefer_rollups=prefer_rollups
+        ),
+        compute=summary_for,
+        refresh=lambda query, figures: {**figures, "loans": loan_totals(query)},
+    )

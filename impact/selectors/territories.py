@@ -16,6 +16,7 @@ from territories.models import Territory
 
 from ..query import StatsParams, StatsQuery, stats_query_resolve
 from ..sql import Sql, facts, fetch
+from ..versions import LEDGER_SOURCES, figures_cached
 from .common import _header, _kg, _territory_ref, _tonnes
 
 
@@ -66,5 +67,13 @@ def territories_for(query: StatsQuery, *, with_geometry: bool = True) -> list[di
 def stats_territories(*, actor: Actor, params: StatsParams, with_geometry: bool = True) -> dict:
     """The territories in the caller's scope (an organisation: those where it took part in handovers)
     with their figures for the period: ready for a choropleth."""
-    query = stats_query_resolve(actor=actor, params=params)
-    return {**_header(query), "territories": territories_for(query, with_geometry=with_geometry)}
+    return figures_cached(
+        operation="territories",
+        sources=LEDGER_SOURCES,
+        resolve=lambda: stats_query_resolve(actor=actor, params=params),
+        compute=lambda query: {
+            **_header(query),
+            "territories": territories_for(query, with_geometry=with_geometry),
+        },
+        arguments={"with_geometry": with_geometry},
+    )

@@ -16,6 +16,7 @@ from organisations.actors import Actor
 from ..lending import Window, add_loans, empty_loans, loan_figures
 from ..query import StatsParams, StatsQuery, stats_query_resolve
 from ..sql import Sql, facts, fetch
+from ..versions import LOAN_SOURCES, figures_cached
 from .common import _header, _kg, _tonnes
 from .labels import _group_labels
 
@@ -77,8 +78,16 @@ def stats_timeseries(
         raise InvalidInput(_("Unknown interval."), field_errors={"interval": [_("Unknown interval.")]})
     if group_by is not None and group_by not in GROUP_BYS:
         raise InvalidInput(_("Unknown grouping."), field_errors={"group_by": [_("Unknown grouping.")]})
-    query = replace(stats_query_resolve(actor=actor, params=params), prefer_rollups=prefer_rollups)
-    return timeseries_for(query, interval=interval, group_by=group_by)
+    return figures_cached(
+        operation="timeseries",
+        sources=LOAN_SOURCES,
+        resolve=lambda: replace(
+            stats_query_resolve(actor=actor, params=params), prefer_rollups=prefer_rollups
+        ),
+        compute=lambda query: timeseries_for(query, interval=interval, group_by=group_by),
+        arguments={"interval": interval, "group_by": group_by},
+        refresh=lambda query, _figures: timeseries_for(query, interval=interval, group_by=group_by),
+    )
 
 
 def _windows(query: StatsQuery, buckets: list[date], interval: str) -> list[Window]:

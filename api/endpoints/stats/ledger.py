@@ -13,6 +13,7 @@ from claims.models import Handover
 from core.tables import columns_of
 from impact import selectors
 from impact.query import stats_scope_for
+from impact.versions import LEDGER_SOURCES, versions_read
 
 from ...actors import actor_of
 from ...conditional import NOT_MODIFIED, conditional, conditional_stream, etag_of
@@ -131,19 +132,23 @@ class StatsLedgerView(ListAPIView):
     )
     def get(self, request):
         params = stats_params(validated_query(StatsQueryIn, request))
+        last_modified = selectors.stats_last_modified()  # before the rows: never later
+        versions = versions_read(LEDGER_SOURCES)  # likewise
         rows = selectors.stats_ledger(actor=actor_of(request), params=params)
-        last_modified = selectors.stats_last_modified()
         if not table_requested(request):
             page = self.paginate_queryset(rows)
             data = self.get_paginated_response(LedgerRowOut(page, many=True).data).data
             return conditional(request, body=data, last_modified=last_modified)
         self.paginator.check_query(rows, request)
         labels = labels_requested(request)
-        # Streamed: the ETag is the ledger's state (append-only: its last id) with the request and scope.
+        # Streamed: the ETag is the state of the ledger and the reference data (their data versions,
+        # impact.versions; the last id alone misses a row committed after a later one) with the request
+        # and scope.
         latest = Handover.objects.order_by("-id").values_list("id", flat=True).first()
         scope = stats_scope_for(actor=actor_of(request))
         etag = etag_of(
             latest,
+            versions,
             sorted(request.query_params.items()),
             sorted(scope.territory_ids),
             sorted(scope.organisation_ids),

@@ -167,8 +167,8 @@ class StatsSummaryView(GenericAPIView):
     )
     def get(self, request):
         params = stats_params(validated_query(StatsQueryIn, request))
+        last_modified = selectors.stats_last_modified(market=True)  # before the figures: never later
         data = StatsSummaryOut(selectors.stats_summary(actor=actor_of(request), params=params)).data
-        last_modified = selectors.stats_last_modified(market=True)
         if table_requested(request):
             flat = _flat(data)
             rows = [

@@ -98,10 +98,10 @@ class StatsTerritoriesView(GenericAPIView):
     def get(self, request):
         params = stats_params(validated_query(StatsQueryIn, request))
         csv_wanted = table_requested(request)
+        last_modified = selectors.stats_last_modified()  # before the figures: never later
         result = selectors.stats_territories(
             actor=actor_of(request), params=params, with_geometry=not csv_wanted
         )
-        last_modified = selectors.stats_last_modified()
         if csv_wanted:
             rows = StatsTerritoryPropertiesOut(result["territories"], many=True).data
             table = Table(TERRITORY_COLUMNS, rows, _filename("territories", params))
