@@ -5,8 +5,8 @@ query changes only in a few values from one request to the next. `statement_comp
 with stand-ins for those values (distinct, of their own type, which no other parameter of the query can
 equal) and remembers where each stands in the parameters; `Statement.bind` then puts a request's own
 values in their places. What the ORM would compile afresh is what binding gives, and the caller's tests
-check it (tests/test_search.py); when a stand-in cannot be found, or is found where it should not be
-told apart, there is no statement and the caller compiles each time."""
+check it (tests/test_search.py); when a stand-in cannot be found, or is found where a caller's own value
+equals it, there is no statement and the caller compiles each time."""
 
 from __future__ import annotations
 
@@ -31,9 +31,7 @@ class Statement:
         return self.sql, params
 
 
-def statement_compile(build: Callable[[Any], QuerySet], stand_ins: Any) -> Statement | None:
-    """Compiles `build(stand_ins)` (`stand_ins` a dataclass instance; a field left None is not a slot).
-    None unless each stand-in appears in the parameters, by type and value."""
+def _compile(build: Callable[[Any], QuerySet], stand_ins: Any) -> Statement | None:
     sql, params = build(stand_ins).query.sql_with_params()
     expected = {
         field.name: getattr(stand_ins, field.name)
@@ -49,6 +47,25 @@ def statement_compile(build: Callable[[Any], QuerySet], stand_ins: Any) -> State
     if {name for _position, name in slots} != set(expected):
         return None
     return Statement(sql, tuple(params), slots)
+
+
+def statement_compile(
+    build: Callable[[Any], QuerySet], stand_ins: Any, other_stand_ins: Any
+) -> Statement | None:
+    """Compiles `build(stand_ins)` (a dataclass instance; a field left None is not a slot), and again
+    with `other_stand_ins` (the same fields, other values): each stand-in must appear in the parameters
+    (by type and value) at the same positions both times, with the same SQL and the same other
+    parameters. A caller's own value that happens to equal a stand-in is then told apart: it stays where
+    it is in the second compile, so there is no statement (None) rather than a wrong one."""
+    first, second = _compile(build, stand_ins), _compile(build, other_stand_ins)
+    if first is None or second is None or (first.sql, first.slots) != (second.sql, second.slots):
+        return None
+    slotted = {position for position, _name in first.slots}
+    if any(
+        a != b for i, (a, b) in enumerate(zip(first.params, second.params, strict=True)) if i not in slotted
+    ):
+        return None
+    return first
 
 
 class Statements:

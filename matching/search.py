@@ -13,12 +13,10 @@ without wading through the hundreds of equidistant offers a dense cell holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any
 
 from django.contrib.gis.geos import Point
 from django.contrib.postgres.search import SearchQuery
@@ -47,6 +45,7 @@ from organisations.actors import Actor
 from organisations.geo import grid_cells_within_bound, point_ewkt
 
 from .expressions import Latitude, Longitude, Origin, SphereDistance
+from .hits import HitCategory, HitOrganisation, OfferHit
 from .models import SearchCell
 
 MAX_RADIUS_M = 100_000
@@ -73,41 +72,6 @@ HIT_VALUES = (
     "exact_lat",
     "exact_distance_m",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class HitOrganisation:
-    id: int
-    name: str
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class HitCategory:
-    id: int
-    key: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class OfferHit:
-    """An offer as search shows it: its plain fields, the location the actor may see, and the distance
-    from it. A plain field reads as an attribute too (`hit.title`)."""
-
-    id: int
-    fields: Mapping[str, Any]  # the offer's plain fields (exchange/shape.py OFFER_FIELDS) and their values
-    organisation: HitOrganisation
-    category: HitCategory
-    lon: float
-    lat: float
-    location_is_approximate: bool
-    distance_m: float
-    photo_count: int
-
-    def __getattr__(self, name: str) -> Any:
-        if name in OFFER_FIELDS:
-            return self.fields[name]
-        raise AttributeError(name)
 
 
 def _category_path(category_id: int) -> str:
@@ -328,11 +292,18 @@ def _nearest_by_cell(searchable: QuerySet[Offer], place: _Place) -> RawSQL:
 # and each search puts its own place in the stand-ins' positions. tests/test_search.py checks that this
 # gives exactly the SQL and parameters a fresh compile gives, for every kind of actor and filter.
 _STAND_IN = _Place(
-    origin="SRID=4326;POINT(stand-in)",
-    radius_m=-0.000123456789,
-    cells=-9_876_543_211,
-    limit=-9_876_543_212,
-    now=datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=UTC),
+    "SRID=4326;POINT(stand-in)",
+    -0.000123456789,
+    -9_876_543_211,
+    -9_876_543_212,
+    datetime(1901, 2, 3, tzinfo=UTC),
+)
+_OTHER_STAND_IN = _Place(
+    "SRID=4326;POINT(other)",
+    -0.000987654321,
+    -9_876_543_221,
+    -9_876_543_222,
+    datetime(1902, 3, 4, tzinfo=UTC),
 )
 STATEMENTS = Statements()
 
@@ -349,9 +320,11 @@ def _statement(*, actor: Actor, filters: SearchFilters, place: _Place) -> tuple[
     def build(stand_in: _Place) -> QuerySet:
         return _hits(actor=actor, filters=filters, place=stand_in, category_path=path)
 
-    stand_in = _STAND_IN if bounded else replace(_STAND_IN, cells=None)
+    stand_ins = [
+        stand_in if bounded else replace(stand_in, cells=None) for stand_in in (_STAND_IN, _OTHER_STAND_IN)
+    ]
     shape = (frozenset(actor.organisation_ids), filters, path, bounded)
-    statement = STATEMENTS.get(shape, lambda: statement_compile(build, stand_in))
+    statement = STATEMENTS.get(shape, lambda: statement_compile(build, *stand_ins))
     if statement is None:
         sql, params = build(place).query.sql_with_params()
         return sql, list(params)

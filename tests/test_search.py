@@ -748,3 +748,20 @@ def test_hits_read_from_the_cursor_are_what_the_orm_reads(firm, seeker):
             )
             assert hit.distance_m == (row.exact_distance_m if exact else row.public_distance_m)
             assert hit.photo_count == row.photo_count == (1 if hit.id == chairs.id else 0)
+
+
+def test_a_filter_that_equals_a_stand_in_is_searched_as_it_is(firm, seeker):
+    """A caller's own value equal to one of the statement's stand-ins (here the text searched) is told
+    apart by the second compile: the search compiles afresh rather than bind the point in its place."""
+    from matching import search as module
+
+    offer_at(firm, CELL_LAT, title=module._STAND_IN.origin)
+    actor = Actor.for_user(seeker)
+    point = Point(CELL_LON, CELL_LAT, srid=4326)
+    module.STATEMENTS.clear()
+    shape = module.SearchFilters(q=module._STAND_IN.origin)
+    place = module._place(point, 5000, 50)
+    fresh = module._hits(actor=actor, filters=shape, place=place).query.sql_with_params()
+    assert module._statement(actor=actor, filters=shape, place=place) == (fresh[0], list(fresh[1]))
+    assert list(module.STATEMENTS.shapes().values()) == [None]
+    assert len(offers_near(actor=actor, point=point, radius_m=5000, q=module._STAND_IN.origin)) == 1
