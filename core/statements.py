@@ -87,8 +87,5 @@ class Statements:
     def clear(self) -> None:
         self._compiled.clear()
 
-    def __len__(self) -> int:
-        return len(self._compiled)
-
     def shapes(self) -> dict[Hashable, Statement | None]:
         return dict(self._compiled)
