@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
+from exchange.models import ValuationBasis
 from inventory.models import FactorBasis
 
 
@@ -191,6 +192,13 @@ class Handover(models.Model):
     # divided by one item's typical mass); null for a per-kg factor.
     factor_items = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
     co2e_avoided_kg = models.DecimalField(max_digits=16, decimal_places=3)
+    # The offer's valuation when the row was written (a reversal copies its row's), for tax receipts
+    # (receipts/): the value of a row is its quantity × this unit value, never a sale price.
+    unit_value_eur = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    valuation_basis = models.CharField(
+        max_length=12, choices=ValuationBasis.choices, blank=True, default="", db_default=""
+    )
+    near_use_by = models.BooleanField(default=False, db_default=False)
     collected_at = models.DateTimeField(_("collected at"))
     # Set by the service (the system's seeding path may backdate it with the collection).
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
@@ -230,6 +238,11 @@ class Handover(models.Model):
                 name="handover_sign_matches_kind",
             ),
             models.CheckConstraint(condition=~Q(donor=F("recipient")), name="handover_distinct_parties"),
+            models.CheckConstraint(
+                condition=(Q(unit_value_eur__isnull=True) & Q(valuation_basis=""))
+                | (Q(unit_value_eur__gt=0) & ~Q(valuation_basis="") & Q(mode="donation")),
+                name="handover_valuation_of_donation",
+            ),
         ]
         indexes = [
             models.Index(fields=["collected_at"], name="handover_collected_at"),

@@ -40,6 +40,13 @@ class OfferMode(models.TextChoices):
     SALE = "sale", _("sale")
 
 
+class ValuationBasis(models.TextChoices):
+    """How a donor values what it gives, for a tax receipt (art. 238 bis CGI): never a sale price."""
+
+    STOCK_VALUE = "stock_value", _("stock value")
+    COST_PRICE = "cost_price", _("cost price")
+
+
 class Offer(TimeStampedModel):
     organisation = models.ForeignKey("organisations.Organisation", models.PROTECT, related_name="offers")
     site = models.ForeignKey("organisations.Site", models.PROTECT, related_name="offers")
@@ -80,6 +87,31 @@ class Offer(TimeStampedModel):
     condition = models.CharField(_("condition"), max_length=10, choices=OfferCondition.choices)
     mode = models.CharField(_("mode"), max_length=10, choices=OfferMode.choices, default=OfferMode.DONATION)
     price_eur = models.DecimalField(_("price (EUR)"), max_digits=10, decimal_places=2, null=True, blank=True)
+    # The donor's valuation of one unit, for a tax receipt (receipts/): a donation only, never a price.
+    unit_value_eur = models.DecimalField(
+        _("unit value (EUR)"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("The stock value or cost price of one unit, for a tax receipt; never a sale price."),
+    )
+    valuation_basis = models.CharField(
+        _("valuation basis"),
+        max_length=12,
+        choices=ValuationBasis.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    near_use_by = models.BooleanField(
+        _("close to its use-by date"),
+        default=False,
+        db_default=False,
+        help_text=_(
+            "Food close to its use-by date, which the tax doctrine values at half; recorded, not applied."
+        ),
+    )
     available_from = models.DateTimeField(_("available from"))
     available_until = models.DateTimeField(_("available until"), null=True, blank=True)
     pickup_instructions = models.TextField(_("pickup instructions"), blank=True)
@@ -122,6 +154,19 @@ class Offer(TimeStampedModel):
                 condition=(Q(mode=OfferMode.SALE) & Q(price_eur__gte=0))
                 | (~Q(mode=OfferMode.SALE) & Q(price_eur__isnull=True)),
                 name="offer_price_iff_sale",
+            ),
+            models.CheckConstraint(
+                condition=(Q(unit_value_eur__isnull=True) & Q(valuation_basis=""))
+                | (Q(unit_value_eur__isnull=False) & Q(valuation_basis__in=ValuationBasis.values)),
+                name="offer_valuation_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_value_eur__isnull=True) | Q(unit_value_eur__gt=0),
+                name="offer_unit_value_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_value_eur__isnull=True) | Q(mode=OfferMode.DONATION),
+                name="offer_valuation_only_donation",
             ),
             models.CheckConstraint(
                 condition=Q(available_until__isnull=True) | Q(available_until__gt=F("available_from")),

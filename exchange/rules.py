@@ -1,14 +1,16 @@
 """What may change in which status, and the derived quantities of an offer (its mass has its one home
-here). Pure: no database access."""
+here), and the rules of its valuation for a tax receipt. Pure: no database access."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
+
 from inventory.models import MASS_UNITS_KG, Category
 
-from .models import Offer, OfferStatus
+from .models import Offer, OfferMode, OfferStatus, ValuationBasis
 
 GRAM = Decimal("0.001")
 # Quantities are kept to the thousandth of their unit (the columns have three decimals).
@@ -37,6 +39,10 @@ EDITABLE_FIELDS = (
     "external_ref",
     "auto_accept_claims",
 )
+
+# The donor's valuation for a tax receipt: written by the offer services (keyword arguments), kept out of
+# the API this time (issue 13), so not among EDITABLE_FIELDS (the bulk path and imports read those).
+VALUATION_FIELDS = ("unit_value_eur", "valuation_basis", "near_use_by")
 
 MAX_PHOTOS_PER_OFFER = 8
 
@@ -100,3 +106,21 @@ def mass_per_unit_sql(offer: str, category: str) -> str:
 def quantity_text(value: Decimal) -> str:
     """A quantity as messages and error details write it: to the thousandth."""
     return str(value.quantize(QUANTITY_STEP))
+
+
+def valuation_errors(offer: Offer) -> dict[str, list[str]]:
+    """The rules of an offer's valuation (the database's CHECKs, by field): a unit value and its basis
+    together, the value above zero, and only on a donation (a sale price is never a valuation)."""
+    value, basis = offer.unit_value_eur, offer.valuation_basis
+    errors: dict[str, list[str]] = {}
+    if basis and basis not in ValuationBasis.values:
+        errors["valuation_basis"] = [_("Unknown valuation basis.")]
+    elif value is not None and not basis:
+        errors["valuation_basis"] = [_("Say how the unit value was found: stock value or cost price.")]
+    elif basis and value is None:
+        errors["unit_value_eur"] = [_("A valuation basis needs the unit value it applies to.")]
+    if value is not None and value <= 0:
+        errors["unit_value_eur"] = [_("The unit value must be greater than zero.")]
+    elif value is not None and offer.mode != OfferMode.DONATION:
+        errors["unit_value_eur"] = [_("Only a donation carries a valuation; a sale price is never one.")]
+    return errors

@@ -114,6 +114,16 @@ SELF_REGISTERED_KIND_CHOICES = [(kind.value, kind.label) for kind in SELF_REGIST
 RECIPIENT_KINDS = (OrganisationKind.ASSOCIATION, OrganisationKind.PROJECT)
 
 
+class TaxReceiptStatus(models.TextChoices):
+    """Whether an association may issue tax receipts for gifts (art. 200 and 238 bis CGI): it declares
+    its general-interest status with the evidence, the operator verifies or refuses it."""
+
+    NONE = "", _("none")
+    DECLARED = "declared", _("declared")
+    VERIFIED = "verified", _("verified")
+    REFUSED = "refused", _("refused")
+
+
 class Organisation(TimeStampedModel):
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=OrganisationKind.choices)
@@ -125,6 +135,27 @@ class Organisation(TimeStampedModel):
     website = models.URLField(_("website"), blank=True)
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     verified_by = models.ForeignKey(
+        "organisations.User", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Tax receipts (organisations/services/tax_receipts.py, receipts/): associations only.
+    tax_receipt_status = models.CharField(
+        _("tax receipt status"),
+        max_length=10,
+        choices=TaxReceiptStatus.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    tax_receipt_evidence = models.TextField(
+        _("tax receipt evidence"),
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("The rescrit fiscal reference or the legal basis (art. 200 and 238 bis CGI)."),
+    )
+    tax_receipt_declared_at = models.DateTimeField(_("tax receipt status declared at"), null=True, blank=True)
+    tax_receipt_verified_at = models.DateTimeField(_("tax receipt status decided at"), null=True, blank=True)
+    tax_receipt_verified_by = models.ForeignKey(
         "organisations.User", models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
@@ -139,6 +170,21 @@ class Organisation(TimeStampedModel):
             models.CheckConstraint(condition=Q(rna="") | Q(rna__regex=r"^W[0-9]{9}$"), name="org_rna_format"),
             models.UniqueConstraint(fields=["siret"], condition=~Q(siret=""), name="org_siret_unique"),
             models.UniqueConstraint(fields=["rna"], condition=~Q(rna=""), name="org_rna_unique"),
+            models.CheckConstraint(
+                condition=Q(tax_receipt_status="")
+                | (Q(kind=OrganisationKind.ASSOCIATION) & Q(tax_receipt_status__in=TaxReceiptStatus.values)),
+                name="org_tax_receipt_association_only",
+            ),
+            models.CheckConstraint(
+                condition=~Q(tax_receipt_status__in=[TaxReceiptStatus.VERIFIED, TaxReceiptStatus.REFUSED])
+                | Q(tax_receipt_verified_at__isnull=False),
+                name="org_tax_receipt_decision_dated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(tax_receipt_status=TaxReceiptStatus.DECLARED)
+                | (~Q(tax_receipt_evidence="") & Q(tax_receipt_declared_at__isnull=False)),
+                name="org_tax_receipt_declared_with_evidence",
+            ),
         ]
 
     def __str__(self) -> str:

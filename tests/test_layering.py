@@ -1,7 +1,7 @@
 """The architecture, checked: imports point one way only.
 
-core ← inventory, territories ← organisations ← exchange ← claims ← matching ← impact ← integrations ← demo
-← api ← web
+core ← inventory, territories ← organisations ← exchange ← claims ← receipts ← matching ← impact
+← integrations ← demo ← api ← web
 A package may import those to its left, never those to its right; no domain package imports the HTTP
 layers (api, web). Higher layers reach lower ones through domain events, not imports."""
 
@@ -20,12 +20,13 @@ RANK = {
     "organisations": 2,
     "exchange": 3,
     "claims": 4,
-    "matching": 5,
-    "impact": 6,
-    "integrations": 7,
-    "demo": 8,
-    "api": 9,
-    "web": 10,
+    "receipts": 5,
+    "matching": 6,
+    "impact": 7,
+    "integrations": 8,
+    "demo": 9,
+    "api": 10,
+    "web": 11,
 }
 
 

@@ -46,13 +46,14 @@ INSTALLED_APPS = [
     # Login lockout of the API, the dashboard and the admin (config.login_guard).
     "axes",
     # Domain, lowest layer first: core ← inventory, territories ← organisations ← exchange ← claims
-    # ← matching ← impact ← integrations ← demo ← api. No domain package imports api or web.
+    # ← receipts ← matching ← impact ← integrations ← demo ← api. No domain package imports api or web.
     "core",
     "inventory",
     "territories",
     "organisations",
     "exchange",
     "claims",
+    "receipts",
     "matching",
     "impact",
     "integrations",

@@ -35,8 +35,10 @@ from ..rules import (
     EDITABLE_FIELDS,
     EDITABLE_STATUSES,
     FROZEN_AFTER_PUBLISH,
+    VALUATION_FIELDS,
     implied_mass_per_unit_kg,
     quantity_text,
+    valuation_errors,
 )
 from ..selectors import offer_version
 from .references import OfferReferences, offer_lock_owned, offer_references_load
@@ -85,6 +87,7 @@ def _validate(offer: Offer, *, now: dt.datetime, declared_mass: bool) -> None:
             errors["available_until"] = [_("A published offer must stay available into the future.")]
     if not (offer.title or "").strip():
         errors["title"] = [_("A title is required.")]
+    errors.update(valuation_errors(offer))
     if errors:
         raise InvalidInput(_("The offer has invalid fields."), code="validation_error", field_errors=errors)
 
@@ -146,6 +149,9 @@ def offer_create(
     pickup_instructions: str = "",
     external_ref: str = "",
     auto_accept_claims: bool = False,
+    unit_value_eur: Decimal | None = None,
+    valuation_basis: str = "",
+    near_use_by: bool = False,
     publish: bool = False,
 ) -> Offer:
     """A new offer (a draft; published at once when `publish` is set and the organisation is verified)."""
@@ -174,6 +180,9 @@ def offer_create(
         pickup_instructions=pickup_instructions,
         external_ref=external_ref,
         auto_accept_claims=auto_accept_claims,
+        unit_value_eur=unit_value_eur,
+        valuation_basis=valuation_basis,
+        near_use_by=near_use_by,
     )
     _save_with_external_ref(offer)
     offer_change_record(created, actor.label)
@@ -202,6 +211,9 @@ def offer_new(
     pickup_instructions: str = "",
     external_ref: str = "",
     auto_accept_claims: bool = False,
+    unit_value_eur: Decimal | None = None,
+    valuation_basis: str = "",
+    near_use_by: bool = False,
 ) -> tuple[Offer, OfferEvent]:
     """The draft offer_create saves, checked as it checks it, and its `offer.created`; nothing is read
     nor written (the site and category are looked up in `references`). Raises InvalidInput."""
@@ -232,6 +244,9 @@ def offer_new(
         pickup_instructions=pickup_instructions,
         external_ref=external_ref,
         auto_accept_claims=auto_accept_claims,
+        unit_value_eur=unit_value_eur,
+        valuation_basis=valuation_basis,
+        near_use_by=near_use_by,
         status=OfferStatus.DRAFT,
         location=site_obj.location,
         public_location=site_obj.public_location,
@@ -274,12 +289,13 @@ def offer_changes_apply(
     the quantity against what claims hold), the offer changed, and its `offer.updated`; None when
     nothing differs. Nothing is read nor written. Raises InvalidInput or Conflict; the offer may then
     be half-changed, so the caller drops it."""
-    unknown = set(changes) - set(EDITABLE_FIELDS)
+    fields = (*EDITABLE_FIELDS, *VALUATION_FIELDS)
+    unknown = set(changes) - set(fields)
     if unknown:
         raise TypeError(f"offer_update() got unexpected fields {sorted(unknown)!r}")
     require_status(offer, EDITABLE_STATUSES, _("The offer's status is %(status)s: it cannot be edited."))
     changes = dict(changes)
-    before = {name: getattr(offer, name) for name in EDITABLE_FIELDS if name not in ("site", "category")}
+    before = {name: getattr(offer, name) for name in fields if name not in ("site", "category")}
     before["site"] = offer.site_id
     before["category"] = offer.category_id
 
@@ -337,7 +353,7 @@ def offer_changes_apply(
 
     changed = sorted(
         name
-        for name in EDITABLE_FIELDS
+        for name in fields
         if (getattr(offer, f"{name}_id") if name in ("site", "category") else getattr(offer, name))
         != before[name]
     )

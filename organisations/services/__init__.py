@@ -6,6 +6,7 @@ function per change, in a transaction, called alike by views, the admin, command
 - `organisations`: organisations created, edited, verified and provisioned; a person's own profile.
 - `members`: invitations, memberships and API keys.
 - `sessions`: refresh tokens and their revocation, logout, passwords and their resets.
+- `tax_receipts`: an association's right to issue tax receipts, declared and verified.
 - `_common`: the helpers they share (field errors, after-commit tasks, identifier checks).
 """
 
@@ -41,6 +42,7 @@ from .sessions import (
     user_revoke_tokens,
 )
 from .sites import SITE_FIELDS, site_create, site_delete, site_update
+from .tax_receipts import tax_receipt_status_declare, tax_receipt_status_verify
 
 __all__ = [
     "API_KEY_LABEL",
@@ -71,6 +73,8 @@ __all__ = [
     "site_create",
     "site_delete",
     "site_update",
+    "tax_receipt_status_declare",
+    "tax_receipt_status_verify",
     "user_change_password",
     "user_revoke_tokens",
     "user_update",
