@@ -8,7 +8,8 @@
 - a year of history: about eight lots a month over the past twelve months, from the demo firms and public
   bodies at their sites in nine MEL communes, each claimed by a demo association or project, collected
   (mass weighed, declared or estimated) and confirmed by the other party; a few were disputed, and the
-  operator reversed some of those.
+  operator reversed some of those; about two in three confirmed lots have an outcome report from their
+  recipient (people reached, of whom young people and seniors, the use).
 
 History is written on the system's seeding path: the services take an explicit clock (`now`) from the
 system actor only, so claims, acceptances, ledger rows and confirmations carry their dates in the past
@@ -35,6 +36,7 @@ from claims import services
 from claims.models import Claim, ClaimStatus, Handover
 from exchange.models import Offer, OfferStatus
 from exchange.services import offer_close, offer_create
+from impact.outcomes import OutcomeFigures, outcome_report
 from inventory.models import Category
 from organisations.actors import Actor
 from organisations.models import Organisation, Site, User
@@ -319,6 +321,46 @@ def _historic_lot(
             )
     elif recorded_at < today - timedelta(days=3) or rng.random() < 0.5:
         services.handover_confirm(actor=SYSTEM, handover_id=handover.pk, now=answered_at)
+        _outcome(ref, handover, recipient, answered_at + timedelta(days=6), today)
+
+
+# What the recipients make of their lots, as they report it (impact.outcomes): by the kind of recipient.
+OUTCOME_USES = {
+    "clic_solidaire": ("digital_inclusion", "Kits numériques pour des seniors isolés"),
+    "jeunes_batisseurs": ("youth_workshop", "Chantier éducatif avec des jeunes du quartier"),
+    "ressourcerie": ("home_furnishing", "Équipement de logements de familles relogées"),
+    "repair_cafe": ("repair_reuse", "Réparé et remis en circulation"),
+}
+
+
+def _outcome(
+    ref: str, handover: Handover, recipient: Organisation, reported_at: datetime, today: datetime
+) -> None:
+    """About two lots in three get an outcome report from their recipient a week after the handover
+    (its own random draws: the rest of the story stays the same)."""
+    rng = random.Random(f"{ref}/outcome")
+    key = next((k for k in OUTCOME_USES if _organisation(k).pk == recipient.pk), None)
+    if key is None or reported_at > today or rng.random() > 0.65:
+        return
+    use, detail = OUTCOME_USES[key]
+    people = rng.randint(3, 40)
+    young = rng.randint(0, people) if use == "youth_workshop" else rng.randint(0, people // 4)
+    rest = people - young
+    seniors = rng.randint(0, rest) if use == "digital_inclusion" else rng.randint(0, rest // 5)
+    hours = Decimal(rng.randint(2, 60)) if rng.random() < 0.7 else None
+    outcome_report(
+        actor=SYSTEM,
+        handover_id=handover.pk,
+        figures=OutcomeFigures(
+            people_reached=people,
+            young_people=young,
+            seniors=seniors,
+            use=use,
+            use_detail=detail,
+            volunteer_hours=hours,
+        ),
+        now=reported_at,
+    )
 
 
 def _history() -> int:

@@ -211,3 +211,65 @@ class DataVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.token}"
+
+
+class OutcomeUse(models.TextChoices):
+    """What a collected lot became, as the city's programme counts it (circular economy, youth,
+    well-being)."""
+
+    DIGITAL_INCLUSION = "digital_inclusion", _("digital-inclusion kits")
+    YOUTH_WORKSHOP = "youth_workshop", _("youth workshop")
+    HOME_FURNISHING = "home_furnishing", _("furnishing a home")
+    TRAINING = "training", _("training or integration through work")
+    COMMUNITY_SPACE = "community_space", _("community space or event")
+    FOOD_AID = "food_aid", _("food aid")
+    REPAIR_REUSE = "repair_reuse", _("repaired and passed on")
+    OTHER = "other", _("other")
+
+
+class OutcomeReport(models.Model):
+    """What a collected lot became, reported by its recipient: one per claim (its handover, whatever
+    corrections its ledger rows had), editable until `editable_until`, then fixed. The database refuses
+    an update after that moment and any delete (migration impact/0006); impact.outcomes writes it and
+    counts it in the statistics."""
+
+    claim = models.OneToOneField(
+        "claims.Claim", models.PROTECT, related_name="outcome_report", verbose_name=_("claim")
+    )
+    people_reached = models.PositiveIntegerField(_("people reached"))
+    young_people = models.PositiveIntegerField(_("of whom young people (under 26)"), default=0)
+    seniors = models.PositiveIntegerField(_("of whom seniors (over 60)"), default=0)
+    use = models.CharField(_("use"), max_length=20, choices=OutcomeUse.choices)
+    use_detail = models.CharField(_("use, in a few words"), max_length=300, blank=True)
+    volunteer_hours = models.DecimalField(
+        _("volunteer hours"), max_digits=7, decimal_places=1, null=True, blank=True
+    )
+    reported_at = models.DateTimeField(_("reported at"))
+    reported_by = models.CharField(_("reported by"), max_length=64)
+    updated_at = models.DateTimeField(_("updated at"))
+    updated_by = models.CharField(_("updated by"), max_length=64)
+    editable_until = models.DateTimeField(_("editable until"))
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("outcome report")
+        verbose_name_plural = _("outcome reports")
+        constraints = [
+            # Under 26 and over 60 are disjoint: together at most everyone reached.
+            models.CheckConstraint(
+                condition=models.Q(young_people__lte=models.F("people_reached") - models.F("seniors")),
+                name="outcome_ages_within_people",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(volunteer_hours__isnull=True) | models.Q(volunteer_hours__gte=0),
+                name="outcome_volunteer_hours_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(editable_until__gte=models.F("reported_at"))
+                & models.Q(updated_at__gte=models.F("reported_at")),
+                name="outcome_moments_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"outcome of claim #{self.claim_id}: {self.people_reached} people ({self.use})"

@@ -2,10 +2,11 @@
 never serves figures older than the committed data.
 
 Versions. `impact_dataversion` (DataVersion) holds one row per source of the figures (SOURCE_MODELS): the
-ledger (with its rollups and factor stamps), the claims (market figures and loan returns), the market
-(offers, needs, their categories, matches) and the reference data (catalogue, factor versions and
-factors, territories, organisations and sites, the territories of public authorities). A DEFERRABLE
-INITIALLY DEFERRED constraint trigger on each source table (migration impact/0005) gives the source a new
+ledger (with its rollups, factor stamps and outcome reports), the claims (market figures and loan
+returns), the market (offers, needs, their categories, matches) and the reference data (catalogue,
+factor versions and factors, territories, organisations and sites, the territories of public
+authorities). A DEFERRABLE INITIALLY DEFERRED constraint trigger on each source table (migrations
+impact/0005 and 0006) gives the source a new
 random token when a transaction that inserted, updated or deleted rows there commits — once per
 transaction and source (a transaction-local flag) — and TRUNCATE does the same. The bump locks every
 version row, in one order, so two writers never deadlock on them; it runs at commit, after the
@@ -51,6 +52,7 @@ from .models import (
     DataVersion,
     FactorUsage,
     MonthlyRollup,
+    OutcomeReport,
     PartyMonthlyRollup,
     PublicAuthorityTerritory,
 )
@@ -59,9 +61,10 @@ from .sql import table
 
 T = TypeVar("T")
 
-# Source → the models whose tables bump it (migration impact/0005 holds a frozen copy of their tables).
+# Source → the models whose tables bump it (migrations impact/0005 and 0006 hold a frozen copy of their
+# tables).
 SOURCE_MODELS: dict[str, tuple[type[models.Model], ...]] = {
-    "ledger": (Handover, DailyRollup, MonthlyRollup, PartyMonthlyRollup, FactorUsage),
+    "ledger": (Handover, DailyRollup, MonthlyRollup, PartyMonthlyRollup, FactorUsage, OutcomeReport),
     "claims": (Claim,),
     "market": (Offer, Need, NeedCategory, Match),
     "reference": (

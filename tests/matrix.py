@@ -758,6 +758,19 @@ API_ENTRIES: list[Entry] = [
         | only(403, "firm_a_read_key", "operator"),
         {"mass_kg": "38", "reason": "Pesée refaite."},
     ),
+    # What a lot became: the recipient reports it (firm A's row has no report yet: the first is a 201),
+    # the parties and the operator read it (association B's row has one).
+    Entry(
+        "PUT",
+        "/api/v1/handovers/{handover}/outcome/",
+        api(404) | only(201, "assoc_a", "operator") | only(403, *A_READERS),
+        {"people_reached": 4, "young_people": 1, "use": "digital_inclusion"},
+    ),
+    Entry(
+        "GET",
+        "/api/v1/handovers/{handover_b}/outcome/",
+        api(404) | only(200, "firm_b", "firm_b_key", "assoc_b", "operator"),
+    ),
     # ---- statistics -------------------------------------------------------------------------------
     Entry("GET", "/api/v1/stats/summary/", api(200)),
     Entry("GET", "/api/v1/stats/summary/?territory=59350", api(200) | only(404, "city"), variant="Lille"),

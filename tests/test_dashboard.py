@@ -223,6 +223,60 @@ def test_french_by_default_with_french_numbers(ledger, operator_user):
     assert "du 1 janvier 2025 au 31 décembre 2025" in html.lower()
 
 
+def _dotted_figure(html: str, name: str) -> tuple[str, str]:
+    """(data-value, text) of a panel figure with a dotted name (`outcomes.people_reached`)."""
+    match = re.search(rf'data-figure="{re.escape(name)}" data-value="([^"]*)">([^<]*)<', html)
+    assert match, name
+    return match.group(1), match.group(2)
+
+
+def test_who_benefited_beside_the_tonnage(ledger, operator_user):
+    from claims.models import Handover
+    from impact.outcomes import OutcomeFigures, outcome_report
+    from organisations.actors import Actor
+
+    live = Handover.objects.filter(
+        reverses__isnull=True, reversed_by__isnull=True, collected_at__year=2025
+    ).order_by("id")
+    first, second = live[:2]
+    for row, figures_reported in (
+        (first, OutcomeFigures(people_reached=1200, young_people=300, seniors=450, use="digital_inclusion")),
+        (
+            second,
+            OutcomeFigures(
+                people_reached=8, young_people=8, use="youth_workshop", volunteer_hours=Decimal("12.5")
+            ),
+        ),
+    ):
+        outcome_report(actor=Actor.for_system(), handover_id=row.pk, figures=figures_reported)
+    client = session_for(operator_user)
+    html = client.get(f"/dashboard/?{YEAR}").content.decode()
+    assert "Qui en a bénéficié" in html
+    assert _dotted_figure(html, "outcomes.people_reached") == ("1208", f"1{NBSP}208")
+    assert _dotted_figure(html, "outcomes.young_people") == ("308", "308")
+    assert _dotted_figure(html, "outcomes.seniors") == ("450", "450")
+    assert _dotted_figure(html, "outcomes.volunteer_hours") == ("12.5", "13")
+    share, shown = _dotted_figure(html, "outcomes.share_reported")
+    assert shown.endswith("%") and Decimal(share) == (Decimal(2) / live.count()).quantize(Decimal("0.0001"))
+    uses = re.findall(r'<tr data-use="([a-z_]+)"><td>([^<]+)</td>', html)
+    assert uses == [
+        ("digital_inclusion", "Kits d’inclusion numérique"),
+        ("youth_workshop", "Atelier jeunesse"),
+    ]
+    # Each line chart names its own unit (the loans' and the people's said "t CO₂e" before).
+    units = {
+        figure.group(1): re.search(r'class="unit"[^>]*>([^<]*)<', figure.group(2)).group(1)
+        for figure in re.finditer(r'<figure class="chart" id="([a-z0-9-]+)">(.*?)</figure>', html, re.S)
+    }
+    assert units["people-chart"] == "personnes"
+    assert units["co2e-chart"] == f"t{NBSP}CO₂e"
+    english = (
+        session_for(operator_user, HTTP_ACCEPT_LANGUAGE="en").get(f"/dashboard/?{YEAR}").content.decode()
+    )
+    assert "Who benefited" in english
+    assert _dotted_figure(english, "outcomes.people_reached")[1] == "1,208"
+
+
 def test_english_by_accept_language_and_by_the_lang_switch(ledger, operator_user):
     client = session_for(operator_user, HTTP_ACCEPT_LANGUAGE="en")
     html = client.get(f"/dashboard/?{YEAR}").content.decode()
@@ -394,9 +448,10 @@ def test_the_page_has_no_external_url(ledger, operator_user):
 
 def test_the_query_count_is_bounded(ledger, operator_user, django_assert_max_num_queries):
     """Whatever the ledger's size: the session, the actor's scope, one query per figure (the loan
-    indicators: one for the summary and one per time series), the map."""
+    indicators: one for the summary and one per time series; the social indicators: two for the
+    summary, one per time series and one for the territories), the map."""
     mayor = make_member(ledger.roubaix, MembershipRole.MEMBER)
-    for user, budget in ((operator_user, 27), (mayor, 39)):
+    for user, budget in ((operator_user, 30), (mayor, 41)):
         client = session_for(user)
         client.get(f"/dashboard/?{YEAR}")  # the map outlines are now cached
         with django_assert_max_num_queries(budget):
@@ -436,6 +491,16 @@ def test_the_dashboard_in_a_real_browser(live_server, ledger, operator_user):
 
     # Everything that touches the database happens before the browser's event loop starts (Django
     # refuses synchronous queries inside one).
+    from claims.models import Handover
+    from impact.outcomes import OutcomeFigures, outcome_report
+    from organisations.actors import Actor
+
+    reported = Handover.objects.filter(reverses__isnull=True, reversed_by__isnull=True).order_by("id").first()
+    outcome_report(
+        actor=Actor.for_system(),
+        handover_id=reported.pk,
+        figures=OutcomeFigures(people_reached=24, young_people=6, seniors=9, use="digital_inclusion"),
+    )
     api = client_for(operator_user)
     summary = api.get(f"/api/v1/stats/summary/?{YEAR}").json()
     series = api.get(f"/api/v1/stats/timeseries/?{YEAR}&interval=month&group_by=category").json()
@@ -490,6 +555,11 @@ def test_the_dashboard_in_a_real_browser(live_server, ledger, operator_user):
                 shown = page.locator(f"[data-figure={name}]")
                 assert Decimal(shown.get_attribute("data-value")) == Decimal(str(summary[name])), name
                 assert shown.inner_text() == text, name
+            assert summary["outcomes"]["people_reached"] == 24
+            assert page.locator('[data-figure="outcomes.people_reached"]').inner_text() == "24"
+            assert page.locator("tr[data-use=digital_inclusion] td").first.inner_text() == (
+                "Kits d’inclusion numérique"
+            )
             assert page.locator("svg.map path.commune").count() == 95
             assert "q4" in page.locator(f"svg.map path[data-code='{top}']").get_attribute("class").split()
             bar_groups = page.eval_on_selector_all("rect.bar", "bars => bars.map(b => b.dataset.group)")

@@ -306,6 +306,7 @@ CREATED_AT = {
     "claims": ("claim-detail", lambda args, body: {"claim_id": body["id"]}),
     "claim-handover": ("handover-detail", lambda args, body: {"handover_id": body["id"]}),
     "handover-reverse": ("handover-detail", lambda args, body: {"handover_id": body["id"]}),
+    "handover-outcome": ("handover-outcome", lambda args, body: {"handover_id": args["handover_id"]}),
     "needs": ("need-detail", lambda args, body: {"need_id": body["id"]}),
     "sites": ("site-detail", lambda args, body: {"site_id": body["id"]}),
     "api-keys": ("api-key-detail", lambda args, body: {"api_key_id": body["id"]}),

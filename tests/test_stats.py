@@ -430,6 +430,13 @@ TIMESERIES_KEYS = [
     "item_days_lent",
     "loans_returned",
     "loans_returned_on_time",
+    "outcome_handovers",
+    "outcomes_reported",
+    "outcomes_share_reported",
+    "people_reached",
+    "young_people",
+    "seniors",
+    "volunteer_hours",
 ]
 
 
@@ -462,6 +469,13 @@ def test_csv_headers_are_machine_keys_then_labels_on_request(ledger, operator):
         "0.00",
         "0",
         "0",
+        "7",
+        "0",
+        "0.0000",
+        "0",
+        "0",
+        "0",
+        "0.0",
     ]
     assert _csv_rows(french) == [TIMESERIES_KEYS, values]
     english = operator.get(url, HTTP_ACCEPT_LANGUAGE="en")
@@ -483,6 +497,13 @@ def test_csv_headers_are_machine_keys_then_labels_on_request(ledger, operator):
             "Jours-objets prêtés",
             "Prêts rendus",
             "Prêts rendus à temps",
+            "Remises (tous modes)",
+            "Remises dont l'usage est rapporté",
+            "Part des remises rapportées",
+            "Personnes touchées",
+            "dont jeunes (moins de 26 ans)",
+            "dont seniors (plus de 60 ans)",
+            "Heures de bénévolat",
         ],
         values,
     ]
@@ -502,6 +523,13 @@ def test_csv_headers_are_machine_keys_then_labels_on_request(ledger, operator):
         "Item-days lent",
         "Loans returned",
         "Loans returned on time",
+        "Handovers (every mode)",
+        "Handovers reported",
+        "Share reported",
+        "People reached",
+        "of whom young people",
+        "of whom seniors",
+        "Volunteer hours",
     ]
     assert english_labels[2][:3] == ["2025-01-01", "all", "All"]
     assert _csv_rows(operator.get(url + "&labels=false")) == [TIMESERIES_KEYS, values]

@@ -48,6 +48,7 @@ from core.models import DomainEvent
 from exchange import imports as offer_imports
 from exchange import services as offer_services
 from exchange.models import Offer
+from impact.outcomes import OutcomeFigures, outcome_report
 from impact.reports import monthly_report_build
 from impact.services import authority_territories_link
 from integrations import services as webhook_services
@@ -431,6 +432,12 @@ def build_world(media_root: str) -> World:
     )
     claim_services.handover_confirm(actor=actor["firm_b"], handover_id=confirmed.pk)
     ids["handover_b"] = confirmed.pk
+    # What association B's lot became: the report its parties read (`outcome/`).
+    outcome_report(
+        actor=actor["assoc_b"],
+        handover_id=confirmed.pk,
+        figures=OutcomeFigures(people_reached=6, young_people=2, seniors=1, use="home_furnishing"),
+    )
     # A step towards settling that row, written straight so that the ledger (and every listing of it)
     # stays as it is: what the admin's proposal pages open.
     ids["proposal_b"] = HandoverProposal.objects.create(

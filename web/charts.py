@@ -203,6 +203,7 @@ def monthly_line(
     return {
         "frame": frame,
         "axis": _axis(frame, ticks, scale),
+        "unit": unit,
         "zero_y": zero,
         "labels": labels,
         "points": points,

@@ -84,6 +84,11 @@ def dashboard(request):
         loans_chart=charts.monthly_line(totals, "loans.made", unit=_("loans"), frame=NARROW_CHART, whole=True)
         if summary["loans"]["made"] or summary["loans"]["returned"]
         else None,
+        people_chart=charts.monthly_line(
+            totals, "outcomes.people_reached", unit=_("people"), frame=NARROW_CHART, whole=True
+        )
+        if summary["outcomes"]["reported"]
+        else None,
         map=maps.commune_map(
             territories=territories["territories"],
             scope=scope,

@@ -201,6 +201,8 @@ BOUCLE_LOAN_MAX_DAYS = env_int("BOUCLE_LOAN_MAX_DAYS", 365)
 BOUCLE_LOAN_REMINDER_HOURS = env_int("BOUCLE_LOAN_REMINDER_HOURS", 24)
 BOUCLE_HANDOVER_CONFIRM_DAYS = env_int("BOUCLE_HANDOVER_CONFIRM_DAYS", 14)
 BOUCLE_HANDOVER_REVERSE_DAYS = env_int("BOUCLE_HANDOVER_REVERSE_DAYS", 30)
+# Days a recipient may edit what a collected lot became after first reporting it (then it is fixed).
+BOUCLE_OUTCOME_EDIT_DAYS = env_int("BOUCLE_OUTCOME_EDIT_DAYS", 30)
 # Sign-ups: days to confirm the e-mail address before the unconfirmed account and organisation are
 # deleted; minutes a password-reset code stays valid (Django's setting is in seconds).
 BOUCLE_REGISTRATION_CONFIRM_DAYS = env_int("BOUCLE_REGISTRATION_CONFIRM_DAYS", 7)

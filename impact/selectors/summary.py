@@ -1,7 +1,7 @@
 """The headline figures of a period (`stats_summary`): handovers, tonnes diverted, CO2e avoided, mass
 by method and its shares, the outliers among them and the factors the CO2e figures used; with the
-distinct donors and recipients (impact.sql), the market figures (impact.market) and the loan
-indicators (impact.lending)."""
+distinct donors and recipients (impact.sql), the market figures (impact.market), the loan
+indicators (impact.lending) and the social indicators (impact.outcome_figures)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..factors import restatement_rules
 from ..lending import loan_totals
 from ..market import market_figures
 from ..models import FactorUsage
+from ..outcome_figures import outcome_totals
 from ..query import StatsParams, StatsQuery, stats_query_resolve
 from ..sql import Sql, distinct_parties, facts, fetch
 from ..versions import ALL_SOURCES, figures_cached
@@ -116,6 +117,7 @@ def summary_for(query: StatsQuery) -> dict:
         **distinct_parties(query),
         **market_figures(query),
         "loans": loan_totals(query),
+        "outcomes": outcome_totals(query),
     }
 
 
@@ -123,7 +125,8 @@ def stats_summary(*, actor: Actor, params: StatsParams, prefer_rollups: bool = T
     """The headline figures of a period: tonnes diverted, CO2e avoided, handovers (net of reversals),
     distinct donors and recipients (with net handovers above zero), mass and its share by method, the
     outliers among them, the factors used; the market figures of impact.market; the loan indicators of
-    impact.lending (loans are in none of the other figures). Cached by data version (impact.versions);
+    impact.lending (loans are in none of the other figures); the social indicators of
+    impact.outcome_figures. Cached by data version (impact.versions);
     the loans' item-days follow the clock, so they are recomputed while the period is open."""
     return figures_cached(
         operation="summary",

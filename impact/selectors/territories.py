@@ -1,5 +1,6 @@
 """The figures per territory for a choropleth (`stats_territories`): each territory in the caller's
-scope with its handovers, mass, CO2e and kg per inhabitant, and its outline as GeoJSON (RFC 7946)."""
+scope with its handovers, mass, CO2e, kg per inhabitant and social indicators (impact.outcome_figures),
+and its outline as GeoJSON (RFC 7946)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.db.models import Func
 from organisations.actors import Actor
 from territories.models import Territory
 
+from ..outcome_figures import empty_outcomes, outcome_figures
 from ..query import StatsParams, StatsQuery, stats_query_resolve
 from ..sql import Sql, facts, fetch
 from ..versions import LEDGER_SOURCES, figures_cached
@@ -32,6 +34,8 @@ def territories_for(query: StatsQuery, *, with_geometry: bool = True) -> list[di
         + Sql(") f WHERE f.territory_id IS NOT NULL GROUP BY 1")
     )
     sums = {territory_id: (int(h), int(m), int(c)) for territory_id, h, m, c in rows}
+    period = [(query.date_from, query.start, query.end)]
+    outcomes = outcome_figures(query, period, interval=None, group_column="h.territory_id")
     scope = query.scope
     territories = Territory.objects.defer("geometry", "properties").order_by("code", "id")
     if query.territory is not None:
@@ -57,6 +61,7 @@ def territories_for(query: StatsQuery, *, with_geometry: bool = True) -> list[di
             "kg_per_inhabitant": (_kg(mass_g) / territory.population).quantize(Decimal("0.001"))
             if territory.population
             else None,
+            "outcomes": outcomes.get((None, territory.pk)) or empty_outcomes(),
         }
         if geojson is not None:
             item["geometry"] = json.loads(geojson)

@@ -1,4 +1,4 @@
-"""The time series (`stats_timeseries`): tonnes, CO2e, handovers, outliers and loan indicators per
+"""The time series (`stats_timeseries`): tonnes, CO2e, handovers, outliers, loan and social indicators per
 calendar bucket (day, week from Monday, month, year) in the caller's time zone and per group, every
 bucket of the period and every group present, zero-filled. The grouping that goes into the SQL text is
 checked here, where it is written (`_GROUP_COLUMNS`)."""
@@ -14,6 +14,7 @@ from core.errors import InvalidInput
 from organisations.actors import Actor
 
 from ..lending import Window, add_loans, empty_loans, loan_figures
+from ..outcome_figures import add_outcomes, empty_outcomes, outcome_figures
 from ..query import StatsParams, StatsQuery, stats_query_resolve
 from ..sql import Sql, facts, fetch
 from ..versions import LOAN_SOURCES, figures_cached
@@ -115,12 +116,12 @@ def timeseries_for(query: StatsQuery, *, interval: str, group_by: str | None) ->
         + Sql(") f GROUP BY 1, 2")
     )
     buckets = buckets_of(query.date_from, query.date_to, interval)
-    loans = (
-        loan_figures(query, _windows(query, buckets, interval), group_column=column.replace("f.", "h."))
-        if len(buckets) <= MAX_TIMESERIES_POINTS
-        else {}
-    )
-    labels = _group_labels(query, group_by, {row[1] for row in rows} | {raw for _b, raw in loans})
+    windows = _windows(query, buckets, interval) if len(buckets) <= MAX_TIMESERIES_POINTS else []
+    ledger_column = column.replace("f.", "h.")
+    loans = loan_figures(query, windows, group_column=ledger_column) if windows else {}
+    outcomes = outcome_figures(query, windows, interval=interval, group_column=ledger_column)
+    raws = {row[1] for row in rows} | {raw for _b, raw in loans} | {raw for _b, raw in outcomes}
+    labels = _group_labels(query, group_by, raws)
     groups = sorted(set(labels.values()))
     if len(buckets) * max(len(groups), 1) > MAX_TIMESERIES_POINTS:
         message = _("Too many points: choose a coarser interval or a shorter period.")
@@ -133,6 +134,9 @@ def timeseries_for(query: StatsQuery, *, interval: str, group_by: str | None) ->
     lent: dict[tuple[date, str], dict] = {}
     for (bucket, raw), figures in loans.items():
         add_loans(lent.setdefault((bucket, labels[raw][0]), empty_loans()), figures)
+    reported: dict[tuple[date | None, str], dict] = {}
+    for (bucket, raw), figures in outcomes.items():
+        add_outcomes(reported.setdefault((bucket, labels[raw][0]), empty_outcomes()), figures)
     points = []
     for bucket in buckets:
         for key, label in groups:
@@ -147,6 +151,7 @@ def timeseries_for(query: StatsQuery, *, interval: str, group_by: str | None) ->
                     "co2e_kg": _kg(co2e_g),
                     "outliers": {"handovers": outliers, "tonnes": _tonnes(outlier_g)},
                     "loans": lent.get((bucket, key)) or empty_loans(),
+                    "outcomes": reported.get((bucket, key)) or empty_outcomes(),
                 }
             )
     return {

@@ -1,5 +1,6 @@
 """The handover ledger: rows visible to the caller (its organisations as donor or recipient; every row
-for the operator), as paginated JSON or streamed CSV; confirm, dispute and reverse a row.
+for the operator), as paginated JSON or streamed CSV; confirm, dispute and reverse a row; what the
+collected lot became (`outcome/`, the recipient's report).
 
 Rows are append-only: a correction is a new reversing row (negative quantity, mass and CO2e) that
 points at the row it reverses (`reverses`), dated with the same collection time, then, when the true
@@ -11,6 +12,7 @@ from __future__ import annotations
 from django.urls import path
 
 from .export import HANDOVER_COLUMNS, handover_record
+from .outcome import HandoverOutcomeView, OutcomeIn, OutcomeOut
 from .output import HandoverOut, HandoverProposalOut
 from .views import (
     HandoverConfirmView,
@@ -29,10 +31,13 @@ __all__ = [
     "HandoverDisputeView",
     "HandoverListQuery",
     "HandoverListView",
+    "HandoverOutcomeView",
     "HandoverOut",
     "HandoverProposalOut",
     "HandoverProposalView",
     "HandoverReverseView",
+    "OutcomeIn",
+    "OutcomeOut",
     "handover_record",
     "urlpatterns",
 ]
@@ -44,4 +49,5 @@ urlpatterns = [
     path("handovers/<int:handover_id>/dispute/", HandoverDisputeView.as_view(), name="handover-dispute"),
     path("handovers/<int:handover_id>/reverse/", HandoverReverseView.as_view(), name="handover-reverse"),
     path("handovers/<int:handover_id>/proposals/", HandoverProposalView.as_view(), name="handover-proposals"),
+    path("handovers/<int:handover_id>/outcome/", HandoverOutcomeView.as_view(), name="handover-outcome"),
 ]

@@ -10,6 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
+from impact.models import OutcomeUse
 from impact.query import DEFAULT_TIME_ZONE, MAX_PERIOD_DAYS, StatsParams, time_zone_get
 from organisations.models import OrganisationKind
 
@@ -155,3 +156,39 @@ class StatsLoansOut(serializers.Serializer):
     returned = serializers.IntegerField(help_text="Loans returned in the period.")
     returned_on_time = serializers.IntegerField(help_text="Of those, returned no later than due.")
     returned_on_time_share = _number(4, allow_null=True, help_text="null when none was returned.")
+
+
+class StatsOutcomeUseOut(serializers.Serializer):
+    use = serializers.ChoiceField(choices=OutcomeUse.choices)
+    label = serializers.CharField(  # type: ignore[assignment]  # a field named like Field.label
+        help_text="The use's name, in the request's language."
+    )
+    reports = serializers.IntegerField()
+    people_reached = serializers.IntegerField()
+
+
+class StatsOutcomesOut(serializers.Serializer):
+    """What the recipients report their lots became (`PUT handovers/{id}/outcome/`), counted once per
+    handover: a claim's live ledger row (not a reversal, not reversed), of any mode, loans included.
+    Same scope and filters as the other figures (the territory of the ledger row)."""
+
+    handovers = serializers.IntegerField(help_text="Live handovers collected in the period, every mode.")
+    reported = serializers.IntegerField(help_text="Of those, the ones with an outcome report.")
+    share_reported = _number(4, allow_null=True, help_text="reported ÷ handovers; null when none.")
+    people_reached = serializers.IntegerField()
+    young_people = serializers.IntegerField(help_text="Of the people reached, under 26.")
+    seniors = serializers.IntegerField(help_text="Of the people reached, over 60.")
+    volunteer_hours = _number(1)
+
+
+# The social indicators as table columns (key, French label, English label, source in the answer): the
+# time series' and the territories' CSV columns, and the summary's indicator rows.
+OUTCOME_COLUMNS = (
+    ("outcome_handovers", "Remises (tous modes)", "Handovers (every mode)", "outcomes.handovers"),
+    ("outcomes_reported", "Remises dont l'usage est rapporté", "Handovers reported", "outcomes.reported"),
+    ("outcomes_share_reported", "Part des remises rapportées", "Share reported", "outcomes.share_reported"),
+    ("people_reached", "Personnes touchées", "People reached", "outcomes.people_reached"),
+    ("young_people", "dont jeunes (moins de 26 ans)", "of whom young people", "outcomes.young_people"),
+    ("seniors", "dont seniors (plus de 60 ans)", "of whom seniors", "outcomes.seniors"),
+    ("volunteer_hours", "Heures de bénévolat", "Volunteer hours", "outcomes.volunteer_hours"),
+)

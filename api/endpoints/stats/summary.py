@@ -24,10 +24,13 @@ from ...exports import (
 from ...inputs import validated_query
 from .common import (
     FORMAT_PARAMETER,
+    OUTCOME_COLUMNS,
     PERIOD_LIMIT,
     STATS_ERRORS,
     StatsHeaderOut,
     StatsLoansOut,
+    StatsOutcomesOut,
+    StatsOutcomeUseOut,
     StatsQueryIn,
     _filename,
     _flat,
@@ -95,6 +98,7 @@ SUMMARY_FIELDS: list[tuple[str, str, str]] = [
     ("loans.returned", "Prêts rendus", "Loans returned"),
     ("loans.returned_on_time", "Prêts rendus à temps", "Loans returned on time"),
     ("loans.returned_on_time_share", "Part des prêts rendus à temps", "Share of loans returned on time"),
+    *((source, fr, en) for _key, fr, en, source in OUTCOME_COLUMNS),
     ("factor_versions", "Versions des facteurs", "Factor versions"),
 ]
 
@@ -109,6 +113,10 @@ class StatsOutliersOut(serializers.Serializer):
     share_of_tonnage = _number(
         4, allow_null=True, help_text="Their mass over the tonnage diverted; null when there is none."
     )
+
+
+class StatsSummaryOutcomesOut(StatsOutcomesOut):
+    by_use = StatsOutcomeUseOut(many=True, help_text="Per use, the reports and their people reached.")
 
 
 class StatsSummaryOut(StatsHeaderOut):
@@ -134,6 +142,7 @@ class StatsSummaryOut(StatsHeaderOut):
     open_needs_without_match = serializers.IntegerField()
     outliers = StatsOutliersOut()
     loans = StatsLoansOut()
+    outcomes = StatsSummaryOutcomesOut()
     factor_versions = serializers.ListField(child=serializers.CharField())
     factors = StatsFactorOut(many=True)
 
@@ -156,7 +165,11 @@ class StatsSummaryView(GenericAPIView):
             "`loans` (loans made, items lent, item-days lent, returned, returned on time and its share). "
             "`outliers` counts the rows flagged outlier (a confirmed mass outside the plausible bounds), "
             "their mass and their share of the tonnage; `outlier=true|false` restricts every figure to "
-            "those rows or to the others. " + STATS_ERRORS + columns_sentence(SUMMARY_COLUMNS)
+            "those rows or to the others. `outcomes` counts what the recipients report their lots became "
+            "(people reached, of whom young people and seniors, volunteer hours, per use), once per "
+            "handover, with the share of handovers that have a report. "
+            + STATS_ERRORS
+            + columns_sentence(SUMMARY_COLUMNS)
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={

@@ -26,9 +26,11 @@ from ...inputs import validated_query
 from ...renderers import GeoJSONRenderer
 from .common import (
     FORMAT_PARAMETER,
+    OUTCOME_COLUMNS,
     PERIOD_LIMIT,
     STATS_ERRORS,
     StatsHeaderOut,
+    StatsOutcomesOut,
     StatsQueryIn,
     _filename,
     _number,
@@ -46,6 +48,7 @@ TERRITORY_COLUMNS = columns_of(
     ("tonnes", "Tonnes détournées", "Tonnes diverted"),
     ("co2e_avoided_kg", "CO2e évité (kg)", "CO2e avoided (kg)"),
     ("kg_per_inhabitant", "Kg par habitant", "Kg per inhabitant"),
+    *OUTCOME_COLUMNS,
 )
 
 
@@ -60,6 +63,7 @@ class StatsTerritoryPropertiesOut(serializers.Serializer):
     tonnes = _number(6)
     co2e_avoided_kg = _number(3)
     kg_per_inhabitant = _number(3, allow_null=True)
+    outcomes = StatsOutcomesOut(help_text="The social indicators of the territory's handovers.")
 
 
 class StatsTerritoryFeatureOut(serializers.Serializer):
@@ -84,8 +88,10 @@ class StatsTerritoriesView(GenericAPIView):
         summary="Territories with their figures (GeoJSON, for a choropleth)",
         description=(
             "A GeoJSON FeatureCollection (RFC 7946) of the territories in your scope — for an organisation, "
-            "those where it took part in handovers — with their figures in `properties`. CSV without "
-            "geometry. " + STATS_ERRORS + columns_sentence(TERRITORY_COLUMNS)
+            "those where it took part in handovers — with their figures in `properties`, the social "
+            "indicators (`outcomes`) among them. CSV without geometry. "
+            + STATS_ERRORS
+            + columns_sentence(TERRITORY_COLUMNS)
         ),
         parameters=[StatsQueryIn, FORMAT_PARAMETER],
         responses={

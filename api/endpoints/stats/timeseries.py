@@ -23,10 +23,12 @@ from ...exports import (
 from ...inputs import validated_query
 from .common import (
     FORMAT_PARAMETER,
+    OUTCOME_COLUMNS,
     PERIOD_LIMIT,
     STATS_ERRORS,
     StatsHeaderOut,
     StatsLoansOut,
+    StatsOutcomesOut,
     StatsQueryIn,
     _filename,
     _number,
@@ -53,6 +55,7 @@ class StatsPointOut(serializers.Serializer):
     co2e_kg = _number(3)
     outliers = StatsPointOutliersOut()
     loans = StatsLoansOut(help_text="The loans of the bucket (made, returned, item-days within it).")
+    outcomes = StatsOutcomesOut(help_text="The social indicators of the handovers collected in the bucket.")
 
 
 class StatsTimeseriesOut(StatsHeaderOut):
@@ -84,6 +87,7 @@ TIMESERIES_COLUMNS = columns_of(
     ("item_days_lent", "Jours-objets prêtés", "Item-days lent", "loans.item_days_lent"),
     ("loans_returned", "Prêts rendus", "Loans returned", "loans.returned"),
     ("loans_returned_on_time", "Prêts rendus à temps", "Loans returned on time", "loans.returned_on_time"),
+    *OUTCOME_COLUMNS,
 )
 
 
@@ -100,7 +104,9 @@ class StatsTimeseriesView(GenericAPIView):
             "every bucket of the period and every group present, zero-filled. Group by top-level category "
             "(or the children of `category`), territory, donor kind or recipient kind. Loans are not in the "
             "tonnes, CO2e or handovers; each point has its `outliers` (net count, tonnes) and its `loans` "
-            "(made, items lent, returned and returned on time in the bucket; item-days lent within it). "
+            "(made, items lent, returned and returned on time in the bucket; item-days lent within it) and "
+            "its `outcomes` (the handovers of every mode collected in the bucket, how many have an outcome "
+            "report, the people reached, of whom young people and seniors, volunteer hours). "
             + STATS_ERRORS
             + columns_sentence(TIMESERIES_COLUMNS)
         ),
