@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from claims import services as claim_services
 from claims.models import Handover
@@ -551,7 +551,8 @@ def test_yearly_totals_per_donor_and_per_association(donor, charity, issuer):
     )
     assert association_year_totals(actor=issuer, association_id=charity.pk, year=year - 1).receipt_count == 0
 
-    csv = table_bytes(DONOR_TOTAL_COLUMNS, [totals_row(totals)], labels=True).decode().splitlines()
+    with translation.override("fr"):  # the labels follow the request's language
+        csv = table_bytes(DONOR_TOTAL_COLUMNS, [totals_row(totals)], labels=True).decode().splitlines()
     assert csv[0].startswith("donor_id,year,receipt_count,total_value_eur,turnover_eur,ceiling_eur")
     assert csv[1].startswith("Donateur,Année,Reçus,Total des dons (€)")
     assert csv[2] == f"{donor.pk},{year},1,10.00,8000000,40000.00,10.00,6.00,0.00,5"
