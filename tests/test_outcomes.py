@@ -393,3 +393,19 @@ def test_each_territory_carries_the_indicators_of_its_handovers(parties, operato
     rows = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
     roubaix_row = next(row for row in rows if row["code"] == "59512")
     assert (roubaix_row["people_reached"], roubaix_row["outcomes_share_reported"]) == ("9", "0.5000")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("group_by", [None, "category", "territory", "donor_kind", "recipient_kind"])
+def test_every_grouping_of_the_time_series_adds_up_to_the_summary(parties, operator_user, group_by):
+    firm, association = parties
+    _report(_row(firm, association), people_reached=5, young_people=1)
+    _report(_row(firm, association, collected_at=datetime(2025, 6, 3, tzinfo=PARIS)), people_reached=7)
+    _row(firm, association)
+    actor = Actor.for_user(operator_user)
+    series = stats_timeseries(actor=actor, params=_params(), interval="week", group_by=group_by)
+    summed = {
+        key: sum(point["outcomes"][key] for point in series["points"])
+        for key in ("handovers", "reported", "people_reached", "young_people")
+    }
+    assert summed == {"handovers": 3, "reported": 2, "people_reached": 12, "young_people": 1}
