@@ -270,6 +270,11 @@ def test_who_benefited_beside_the_tonnage(ledger, operator_user):
     }
     assert units["people-chart"] == "personnes"
     assert units["co2e-chart"] == f"t{NBSP}CO₂e"
+    # By territory too: the leading territories show their people reached.
+    people_by_territory = dict(re.findall(r'data-territory-people="(\d+)">([^<]*)<', html))
+    codes = {row.territory.code for row in (first, second) if row.territory is not None}
+    assert codes and codes <= set(people_by_territory)
+    assert sum(int(people_by_territory[code].replace(NBSP, "")) for code in codes) == 1208
     english = (
         session_for(operator_user, HTTP_ACCEPT_LANGUAGE="en").get(f"/dashboard/?{YEAR}").content.decode()
     )
