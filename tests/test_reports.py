@@ -45,6 +45,18 @@ def test_the_task_builds_each_report_once(ledger):
 
 
 def test_report_files_hold_the_month_figures(ledger):
+    from claims.models import Handover
+    from impact.outcomes import OutcomeFigures, outcome_report
+    from organisations.actors import Actor
+
+    february = Handover.objects.filter(
+        reverses__isnull=True, reversed_by__isnull=True, collected_at__month=2, collected_at__year=2025
+    ).order_by("id")
+    outcome_report(
+        actor=Actor.for_system(),
+        handover_id=february[0].pk,
+        figures=OutcomeFigures(people_reached=14, young_people=4, seniors=6, use="home_furnishing"),
+    )
     build_monthly_reports(month=FEBRUARY)
     roubaix = MonthlyReport.objects.get(territory=ledger.territories["59512"], month=date(2025, 2, 1))
     with roubaix.csv_file.open("rb") as stored:
@@ -61,6 +73,11 @@ def test_report_files_hold_the_month_figures(ledger):
     assert "février 2025" in html and "Toutes les communes" in html
     assert "Lille (59350)" in html and "Textiles et habillement" in html
     assert "<style>" in html and "<script" not in html and "http" not in html  # printable, nothing fetched
+    # Who benefited, beside the tonnage: the month's reports (every mode), per use.
+    outcomes = html.split('id="outcomes"', 1)[1].split("</table>", 1)[0]
+    assert "<b>14</b>personnes touchées" in outcomes and "<b>4</b>dont jeunes" in outcomes
+    assert f"<b>1 / {february.count()}</b>remises dont" in outcomes
+    assert '<td>Équipement d’un logement</td><td class="n">1</td><td class="n">14</td>' in outcomes
     with everything.csv_file.open("rb") as stored:
         total = list(csv.reader(io.StringIO(stored.read().decode("utf-8"))))[-1]
     assert total == ["total", "Total", "2", "0.310500", "1851.450"]
