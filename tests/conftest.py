@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.contrib.gis.geos import Point
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -24,6 +24,17 @@ from organisations.models import Membership, MembershipRole, Organisation, Organ
 from .openapi import check_response
 
 _seq = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Every test starts in the settings' language: the language a request activated (LocaleMiddleware)
+    stays active in the thread after the test client's answer, and would leak into the next test
+    (tests/test_language_reset.py)."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
 
 ROUBAIX = Point(3.1746, 50.6916, srid=4326)  # Grand-Place de Roubaix (lon, lat)
 
