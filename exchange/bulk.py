@@ -39,7 +39,7 @@ from organisations.models import Organisation, Site
 
 from . import lifecycle, services
 from .models import LIVE_STATUSES, Offer, OfferStatus
-from .rules import EDITABLE_FIELDS
+from .rules import EDITABLE_FIELDS, VALUATION_FIELDS
 
 MAX_ITEMS = 1000
 CREATED, UPDATED, UNCHANGED, ERROR = "created", "updated", "unchanged", "error"
@@ -218,6 +218,7 @@ def _apply(
 # Written by a change of an offer (the stock that claims hold, reserved and collected, is theirs).
 _CHANGED_FIELDS = (
     *EDITABLE_FIELDS,
+    *VALUATION_FIELDS,
     "remaining_quantity",
     "status",
     "published_at",

@@ -40,8 +40,8 @@ EDITABLE_FIELDS = (
     "auto_accept_claims",
 )
 
-# The donor's valuation for a tax receipt: written by the offer services (keyword arguments), kept out of
-# the API this time (issue 13), so not among EDITABLE_FIELDS (the bulk path and imports read those).
+# The donor's valuation for a tax receipt: written by the offer services and the bulk path (keyword
+# arguments), not among EDITABLE_FIELDS (the CSV imports read those and do not take it).
 VALUATION_FIELDS = ("unit_value_eur", "valuation_basis", "near_use_by")
 
 MAX_PHOTOS_PER_OFFER = 8

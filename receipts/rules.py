@@ -58,7 +58,7 @@ def reduction_238_bis(total_eur: Decimal, turnover_eur: Decimal | None = None) -
     return Reduction238Bis(
         total_eur=total_eur,
         turnover_eur=turnover_eur,
-        ceiling_eur=ceiling,
+        ceiling_eur=euros(ceiling),
         eligible_eur=eligible,
         reduction_eur=euros(reduction),
         carried_over_eur=total_eur - eligible,

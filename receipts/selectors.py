@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from core.errors import NotFound
 from core.tables import Column, columns_of
 from organisations.actors import Actor
+from organisations.models import Organisation, OrganisationKind
 
 from .models import Receipt, ReceiptCancellation
 from .rules import Reduction238Bis, reduction_238_bis
@@ -42,6 +43,24 @@ def receipts_visible(*, actor: Actor) -> QuerySet[Receipt]:
     return receipts.filter(
         Q(association_id__in=issuer_organisation_ids(actor)) | Q(donor_id__in=actor.organisation_ids)
     )
+
+
+def receipts_list(
+    *,
+    actor: Actor,
+    year: int | None = None,
+    association_id: int | None = None,
+    donor_id: int | None = None,
+) -> QuerySet[Receipt]:
+    """The receipts the actor sees, filtered, with what a list shows of each (not its lines)."""
+    receipts = receipts_visible(actor=actor).select_related("replaced_by")
+    if year is not None:
+        receipts = receipts.filter(year=year)
+    if association_id is not None:
+        receipts = receipts.filter(association_id=association_id)
+    if donor_id is not None:
+        receipts = receipts.filter(donor_id=donor_id)
+    return receipts
 
 
 def receipt_get(*, actor: Actor, receipt_id: int) -> Receipt:
@@ -107,6 +126,18 @@ def association_year_totals(*, actor: Actor, association_id: int, year: int) -> 
         total_value_eur=sums["total"] or Decimal("0.00"),
         cancelled_count=issued.filter(cancellation__isnull=False).count(),
     )
+
+
+def receipt_year_totals(
+    *, actor: Actor, organisation_id: int, year: int, turnover_eur: Decimal | None = None
+) -> DonorYearTotals | AssociationYearTotals:
+    """An association's declaration totals, or any other organisation's totals as a donor."""
+    kind = Organisation.objects.filter(pk=organisation_id).values_list("kind", flat=True).first()
+    if kind is None:
+        raise NotFound(_("No such organisation."))
+    if kind == OrganisationKind.ASSOCIATION:
+        return association_year_totals(actor=actor, association_id=organisation_id, year=year)
+    return donor_year_totals(actor=actor, donor_id=organisation_id, year=year, turnover_eur=turnover_eur)
 
 
 DONOR_TOTAL_COLUMNS: list[Column] = columns_of(

@@ -19,6 +19,7 @@ from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from .world import (
     CALLERS,
@@ -331,6 +332,27 @@ API_ENTRIES: list[Entry] = [
         "/api/v1/organisations/{org_firm_a}/verify/",
         api(404) | only(200, "operator") | only(403, *A_READERS),
         variant="firm A, verified",
+    ),
+    # An association's right to issue tax receipts: its administrators declare it, the operator decides.
+    Entry(
+        "POST",
+        "/api/v1/organisations/{org_assoc_a}/tax-receipts/declare/",
+        api(404) | only(200, "assoc_a", "operator") | only(403, "firm_a_read_key"),
+        {"evidence": "Rescrit fiscal n° 2024-59-0042"},
+        "association",
+    ),
+    Entry(
+        "POST",
+        "/api/v1/organisations/{org_firm_a}/tax-receipts/declare/",
+        api(404) | only(409, "firm_a", "operator") | only(403, *A_NON_ADMINS),
+        {"evidence": "Rescrit fiscal n° 2024-59-0042"},
+        "a company",
+    ),
+    Entry(
+        "POST",
+        "/api/v1/organisations/{org_assoc_a}/tax-receipts/verify/",
+        api(404) | only(200, "operator") | only(403, "assoc_a", "firm_a_read_key"),
+        {"accepted": True},
     ),
     Entry(
         "GET",
@@ -771,6 +793,52 @@ API_ENTRIES: list[Entry] = [
         "/api/v1/handovers/{handover_b}/outcome/",
         api(404) | only(200, "firm_b", "firm_b_key", "assoc_b", "operator"),
     ),
+    # ---- tax receipts: association A issued one to firm A for its valued lot --------------------------
+    Entry(
+        "GET",
+        "/api/v1/receipts/",
+        api(200),
+        listed=listing({"firm_a": {"receipt"}, "assoc_a": {"receipt"}}, operator={"receipt"}),
+    ),
+    # The world's only valued lot is on its receipt: the issuer passes authorization and meets the
+    # ledger (400 nothing_to_receipt); issuing for real is tested in tests/test_receipts_api.py.
+    Entry(
+        "POST",
+        "/api/v1/receipts/",
+        api(404) | only(400, "assoc_a", "operator") | only(403, "firm_a_read_key"),
+        lambda world, caller: {
+            "association": world.ids["org_assoc_a"],
+            "donor": world.ids["org_firm_a"],
+            "period_start": str(timezone.localdate().replace(day=1)),
+            "period_end": str(timezone.localdate()),
+        },
+    ),
+    Entry("GET", "/api/v1/receipts/{receipt}/", api(404) | only(200, *A_READERS, "assoc_a", "operator")),
+    Entry("GET", "/api/v1/receipts/{receipt}/pdf/", api(404) | only(200, *A_READERS, "assoc_a", "operator")),
+    Entry(
+        "POST",
+        "/api/v1/receipts/{receipt}/cancel/",
+        api(404) | only(200, "assoc_a", "operator") | only(403, *A_READERS),
+        {"reason": "Erreur de période."},
+    ),
+    Entry(
+        "GET",
+        f"/api/v1/receipts/totals/?year={timezone.localdate().year}&organisation={{org_firm_a}}",
+        api(404) | only(200, *A_READERS, "operator"),
+        variant="donor",
+    ),
+    Entry(
+        "GET",
+        f"/api/v1/receipts/totals/?year={timezone.localdate().year}&organisation={{org_firm_a}}&format=csv",
+        api(404) | only(200, *A_READERS, "operator"),
+        variant="donor, csv",
+    ),
+    Entry(
+        "GET",
+        f"/api/v1/receipts/totals/?year={timezone.localdate().year}&organisation={{org_assoc_a}}",
+        api(404) | only(200, "assoc_a", "operator"),
+        variant="association",
+    ),
     # ---- statistics -------------------------------------------------------------------------------
     Entry("GET", "/api/v1/stats/summary/", api(200)),
     Entry("GET", "/api/v1/stats/summary/?territory=59350", api(200) | only(404, "city"), variant="Lille"),
@@ -881,8 +949,9 @@ ADMIN_STAFF_STATUS = {
     "admin/<app>/<model>/<path:object_id>/": 302,  # on to the change page
 }
 # Models the admin shows but neither adds nor deletes (403 to the staff too): their rows come from the
-# services (offers, claims, the ledger, needs…), from the reference data loaders, or from the requests
-# themselves (keys, invitations, sign-ups, tokens); the operator acts on them through admin actions.
+# services (offers, claims, the ledger, tax receipts, needs…), from the reference data loaders, or from
+# the requests themselves (keys, invitations, sign-ups, tokens); the operator acts on them through admin
+# actions.
 ADMIN_NO_ADD = {
     "claims.claim",
     "claims.handover",
@@ -897,6 +966,7 @@ ADMIN_NO_ADD = {
     "organisations.apikey",
     "organisations.invitation",
     "organisations.registration",
+    "receipts.receipt",
     "territories.territory",
     "token_blacklist.outstandingtoken",
 }

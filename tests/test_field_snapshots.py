@@ -33,9 +33,11 @@ pytestmark = pytest.mark.django_db
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "fields"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
-# Answers that are not JSON or CSV: photo bytes, printable HTML reports, the schema and its viewer.
+# Answers that are not JSON or CSV: photo bytes, receipts' PDFs, printable HTML reports, the schema and
+# its viewer.
 NOT_SNAPSHOTTED = (
     re.compile(r"/photos/"),
+    re.compile(r"^/api/v1/receipts/.+/pdf/$"),
     re.compile(r"/stats/reports/.+/html/$"),
     re.compile(r"^/api/(schema|docs)/"),
 )

@@ -68,6 +68,7 @@ from organisations.models import (
     User,
 )
 from organisations.tokens import hash_token
+from receipts.services import receipt_issue
 from territories.loading import read_territory_file
 from territories.models import Territory
 from territories.services import territories_upsert
@@ -101,6 +102,7 @@ FINGERPRINT_APPS = (
     "organisations",
     "exchange",
     "claims",
+    "receipts",
     "matching",
     "impact",
     "api",
@@ -376,7 +378,16 @@ def build_world(media_root: str) -> World:
     offer("firm_a", "draft", "Chaises en hêtre (à publier)", publish=False, external_ref="ERP-DRAFT")
     offer("firm_a", "published", "Chaises en hêtre", external_ref="ERP-PUB", mass_per_unit_kg=Decimal("4.5"))
     offer("firm_a", "auto", "Chaises de réunion", auto_accept_claims=True)
-    offer("firm_a", "collected", "Chutes de chêne", category=wood, quantity="100", unit="kg")
+    offer(
+        "firm_a",
+        "collected",
+        "Chutes de chêne",
+        category=wood,
+        quantity="100",
+        unit="kg",
+        unit_value_eur=Decimal("2.50"),
+        valuation_basis="stock_value",
+    )
     offer("firm_b", "firm_b_published", "Chaises de bureau")
     for name in ("draft", "published"):
         photo = offer_services.offer_photo_add(
@@ -421,6 +432,19 @@ def build_world(media_root: str) -> World:
         actor=actor["firm_a"], claim_id=ids["claim_collected"], mass_kg=Decimal("38.5")
     )
     ids["handover"] = handover.pk
+    # Association A may issue tax receipts (declared, verified) and issued one to firm A for that lot.
+    org_services.tax_receipt_status_declare(
+        actor=actor["assoc_a"], organisation=orgs["assoc_a"], evidence="Rescrit fiscal n° 2024-59-0042"
+    )
+    org_services.tax_receipt_status_verify(actor=operator, organisation=orgs["assoc_a"], accepted=True)
+    today = timezone.localdate()
+    ids["receipt"] = receipt_issue(
+        actor=actor["assoc_a"],
+        association=orgs["assoc_a"],
+        donor=orgs["firm_a"],
+        period_start=today.replace(day=1),
+        period_end=today,
+    ).pk
     # Firm B's lot collected by association B, recorded by B and confirmed by firm B.
     other = claim_services.claim_request(
         actor=actor["assoc_b"], offer_id=ids["offer_firm_b_published"], quantity=Decimal("2")

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from claims.selectors import reliability_of
 from organisations import selectors, services
-from organisations.models import Invitation, MembershipRole, Organisation
+from organisations.models import Invitation, MembershipRole, Organisation, OrganisationKind
 
 from ..actors import actor_of
 from ..created import created
@@ -22,7 +22,44 @@ from ..inputs import validated
 from .auth import OrganisationDetailsIn
 from .claims import ReliabilityOut
 
-READ_ONLY_FIELDS = ("id", "kind", "verified", "verified_at", "verified_by", "created_at", "updated_at")
+READ_ONLY_FIELDS = (
+    "id",
+    "kind",
+    "verified",
+    "verified_at",
+    "verified_by",
+    "tax_receipts",
+    "created_at",
+    "updated_at",
+)
+# An association's right to issue tax receipts, as read (the model's blank status reads `none`).
+TAX_RECEIPT_STATUSES = ["none", "declared", "verified", "refused"]
+
+
+class TaxReceiptsOut(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=TAX_RECEIPT_STATUSES,
+        help_text="none: never declared; declared: waiting for the operator; verified: the association "
+        "issues receipts; refused.",
+    )
+    evidence = serializers.CharField(help_text="The rescrit fiscal reference or legal basis declared.")
+    declared_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the operator verified or refused."
+    )
+
+
+def tax_receipts_of(organisation: Organisation) -> dict | None:
+    if organisation.kind != OrganisationKind.ASSOCIATION:
+        return None
+    return TaxReceiptsOut(
+        {
+            "status": organisation.tax_receipt_status or "none",
+            "evidence": organisation.tax_receipt_evidence,
+            "declared_at": organisation.tax_receipt_declared_at,
+            "decided_at": organisation.tax_receipt_verified_at,
+        }
+    ).data
 
 
 class OrganisationOut(serializers.ModelSerializer):
@@ -30,6 +67,10 @@ class OrganisationOut(serializers.ModelSerializer):
     # Plain strings: blank when not given (an e-mail or URL format would make "" ambiguous in the schema).
     email = serializers.CharField(help_text="Contact e-mail address; empty when not given.")
     website = serializers.CharField(help_text="Website URL; empty when not given.")
+    tax_receipts = serializers.SerializerMethodField(
+        help_text="An association's right to issue tax receipts for gifts (declared by its "
+        "administrators, verified by the operator); null for other kinds."
+    )
 
     class Meta:
         model = Organisation
@@ -45,9 +86,14 @@ class OrganisationOut(serializers.ModelSerializer):
             "website",
             "verified",
             "verified_at",
+            "tax_receipts",
             "created_at",
             "updated_at",
         ]
+
+    @extend_schema_field(TaxReceiptsOut(allow_null=True))
+    def get_tax_receipts(self, organisation: Organisation) -> dict | None:
+        return tax_receipts_of(organisation)
 
 
 class OrganisationDetailOut(OrganisationOut):
@@ -131,6 +177,58 @@ class OrganisationVerifyView(APIView):
         return Response(OrganisationOut(organisation).data)
 
 
+class TaxReceiptDeclareIn(serializers.Serializer):
+    evidence = serializers.CharField(
+        max_length=2000, help_text="The rescrit fiscal reference, or the legal basis of the status."
+    )
+
+
+class TaxReceiptVerifyIn(serializers.Serializer):
+    accepted = serializers.BooleanField(help_text="true: verified; false: refused.")
+
+
+class TaxReceiptDeclareView(APIView):
+    @extend_schema(
+        operation_id="organisations_tax_receipts_declare",
+        summary="Declare that your association may issue tax receipts (administrators)",
+        description=(
+            "An association of general interest declares its status with the evidence (a rescrit fiscal "
+            "reference, the legal basis); `tax_receipts.status` is `declared` again, whatever it was, "
+            "until the operator decides. Administrators only (members 403, others 404); an organisation "
+            "that is not an association is a 409 `not_an_association`; a blank `evidence` a 400."
+        ),
+        request=TaxReceiptDeclareIn,
+        responses={200: OrganisationOut},
+    )
+    def post(self, request, organisation_id: int):
+        data = validated(TaxReceiptDeclareIn, request)
+        organisation = services.tax_receipt_status_declare(
+            actor=actor_of(request), organisation=organisation_id, evidence=data["evidence"]
+        )
+        return Response(OrganisationOut(organisation).data)
+
+
+class TaxReceiptVerifyView(APIView):
+    @extend_schema(
+        operation_id="organisations_tax_receipts_verify",
+        summary="Verify or refuse an association's right to issue tax receipts (operator)",
+        description=(
+            "`accepted` true makes the status `verified` (the association may issue receipts), false "
+            "`refused`; the operator may revise its decision. 409 `nothing_declared` when the association "
+            "declared nothing. The operator only: the organisation's members 403 `operator_only`, "
+            "anyone else 404."
+        ),
+        request=TaxReceiptVerifyIn,
+        responses={200: OrganisationOut},
+    )
+    def post(self, request, organisation_id: int):
+        data = validated(TaxReceiptVerifyIn, request)
+        organisation = services.tax_receipt_status_verify(
+            actor=actor_of(request), organisation=organisation_id, accepted=data["accepted"]
+        )
+        return Response(OrganisationOut(organisation).data)
+
+
 INVITATION_STATUSES = ["pending", "accepted", "expired"]
 
 
@@ -200,6 +298,16 @@ urlpatterns = [
         "organisations/<int:organisation_id>/verify/",
         OrganisationVerifyView.as_view(),
         name="organisation-verify",
+    ),
+    path(
+        "organisations/<int:organisation_id>/tax-receipts/declare/",
+        TaxReceiptDeclareView.as_view(),
+        name="organisation-tax-receipts-declare",
+    ),
+    path(
+        "organisations/<int:organisation_id>/tax-receipts/verify/",
+        TaxReceiptVerifyView.as_view(),
+        name="organisation-tax-receipts-verify",
     ),
     path(
         "organisations/<int:organisation_id>/invitations/",

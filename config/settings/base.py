@@ -359,6 +359,8 @@ SPECTACULAR_SETTINGS = {
         "UnitEnum": "inventory.models.Unit.choices",
         "OfferStatusEnum": "exchange.models.OfferStatus.choices",
         "OfferModeEnum": "exchange.models.OfferMode.choices",
+        "ValuationBasisEnum": "exchange.models.ValuationBasis.choices",
+        "TaxReceiptStatusEnum": "api.endpoints.organisations.TAX_RECEIPT_STATUSES",
         "NeedStatusEnum": "matching.models.NeedStatus.choices",
         "NeedSettableStatusEnum": "matching.models.NEED_SETTABLE_STATUS_CHOICES",
         "MatchAlertModeEnum": "matching.models.MatchAlertMode.choices",

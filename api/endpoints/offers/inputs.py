@@ -13,7 +13,7 @@ from rest_framework.fields import empty
 
 from core.errors import NotFound
 from exchange import bulk
-from exchange.models import OfferCondition, OfferMode, OfferStatus
+from exchange.models import OfferCondition, OfferMode, OfferStatus, ValuationBasis
 from inventory.models import Category, Unit
 
 from ...errors import problem_of
@@ -55,6 +55,21 @@ class OfferFieldsIn(serializers.Serializer):
         "your organisation; an ended offer keeps it as history and frees it.",
     )
     auto_accept_claims = serializers.BooleanField()
+    unit_value_eur = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="A donation's value of one unit for a tax receipt, above zero: your stock value or cost "
+        "price, never a sale price. With `valuation_basis`; seen only by your organisation and the operator.",
+    )
+    valuation_basis = serializers.ChoiceField(
+        choices=ValuationBasis.choices,
+        allow_blank=True,
+        help_text="How `unit_value_eur` was found; blank (with a null value) when there is none.",
+    )
+    near_use_by = serializers.BooleanField(
+        help_text="Food close to its use-by date (valued at half by the tax doctrine): recorded, not applied."
+    )
 
 
 class OfferCreateIn(OfferFieldsIn):
@@ -76,6 +91,9 @@ class OfferCreateIn(OfferFieldsIn):
             "pickup_instructions": "",
             "external_ref": "",
             "auto_accept_claims": False,
+            "unit_value_eur": None,
+            "valuation_basis": "",
+            "near_use_by": False,
         }
         for name, default in optional.items():
             self.fields[name].required = False

@@ -9,8 +9,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from claims.selectors import offers_shown_exactly
-from exchange.models import Offer, OfferPhoto, OfferStatus
+from exchange.models import Offer, OfferPhoto, OfferStatus, ValuationBasis
 from exchange.rules import offer_mass_for
+from exchange.selectors import offer_owned_by
 from organisations.models import OrganisationKind
 
 from ...actors import actor_of
@@ -65,6 +66,12 @@ class OfferPhotoOut(serializers.Serializer):
         return request.build_absolute_uri(url) if request else url
 
 
+class OfferValuationOut(serializers.Serializer):
+    unit_value_eur = serializers.DecimalField(max_digits=12, decimal_places=2)
+    basis = serializers.ChoiceField(source="valuation_basis", choices=ValuationBasis.choices)
+    near_use_by = serializers.BooleanField()
+
+
 class OfferOut(OfferPlainOut):
     """An offer. `site`, `contact`, `pickup_instructions` and `external_ref` are null, and `location` is
     approximate, unless the caller owns the offer or holds a claim on it that reveals the place (the
@@ -98,6 +105,11 @@ class OfferOut(OfferPlainOut):
     contact = serializers.SerializerMethodField(help_text="The donor's contact.")
     pickup_instructions = serializers.SerializerMethodField()
     external_ref = serializers.SerializerMethodField(help_text="The donor's own reference.")
+    valuation = serializers.SerializerMethodField(
+        help_text="The donor's valuation for a tax receipt (a donation's stock value or cost price per "
+        "unit): shown to the offering organisation and the operator only, null for everyone else and "
+        "when the offer has none."
+    )
     photos = OfferPhotoOut(many=True)
     published_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
@@ -140,6 +152,15 @@ class OfferOut(OfferPlainOut):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_ref(self, offer: Offer) -> str | None:
         return offer.external_ref if offer.organisation_id in self.context["actor"].organisation_ids else None
+
+    @extend_schema_field(OfferValuationOut(allow_null=True))
+    def get_valuation(self, offer: Offer) -> dict | None:
+        actor = self.context["actor"]
+        if offer.unit_value_eur is None or not (
+            actor.is_operator or offer_owned_by(actor=actor, offer=offer)
+        ):
+            return None
+        return OfferValuationOut(offer).data
 
 
 def offer_out(request, offers: Offer | list[Offer]) -> dict | list:
