@@ -171,7 +171,12 @@ def test_every_ledger_row_stamps_the_valuation_of_its_time(donor, charity):
     )  # a reversal copies the row it reverses
     correction = claim_services.handover_record(actor=SYSTEM, claim_id=row.claim_id, quantity=Decimal("3"))
     assert correction.corrects_id == row.pk
-    assert correction.unit_value_eur == Decimal("9.00")  # a new row: the offer's valuation when written
+    # The same gift: the correction keeps the valuation of the row it corrects, not the offer's new one.
+    assert (correction.unit_value_eur, correction.valuation_basis, correction.near_use_by) == (
+        Decimal("2.50"),
+        "stock_value",
+        True,
+    )
     with pytest.raises(DatabaseError), transaction.atomic():
         Handover.objects.filter(pk=row.pk).update(unit_value_eur=Decimal("1.00"))  # fixed forever
 

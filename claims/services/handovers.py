@@ -64,8 +64,11 @@ def _write_row(
     now: datetime,
     corrects: Handover | None = None,
 ) -> Handover:
-    """Append a positive ledger row of `claim`: its first handover, or a correction of a reversed row."""
+    """Append a positive ledger row of `claim`: its first handover, or a correction of a reversed row.
+    The valuation is the gift's: the offer's when the lot is handed over, and a correction keeps the
+    valuation of the row it corrects (the same gift), whatever the offer says since."""
     offer = claim.offer
+    valued = corrects if corrects is not None else offer
     donor = Organisation.objects.only("kind").get(pk=offer.organisation_id)
     recipient = Organisation.objects.only("kind").get(pk=claim.organisation_id)
     return Handover.objects.create(
@@ -93,9 +96,9 @@ def _write_row(
         factor_status=figures.factor_status,
         factor_items=figures.factor_items,
         co2e_avoided_kg=figures.co2e_avoided_kg,
-        unit_value_eur=offer.unit_value_eur,
-        valuation_basis=offer.valuation_basis,
-        near_use_by=offer.near_use_by,
+        unit_value_eur=valued.unit_value_eur,
+        valuation_basis=valued.valuation_basis,
+        near_use_by=valued.near_use_by,
         collected_at=collected_at,
         recorded_at=now,
         recorded_by=actor.label,
