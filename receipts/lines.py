@@ -23,6 +23,14 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
 
 
+def gifts_of_year(year: int) -> dict[str, datetime]:
+    """The lookups of the lines whose gift (the collection) falls in `year`, local time."""
+    return {
+        "collected_at__gte": _local_midnight(date(year, 1, 1)),
+        "collected_at__lt": _local_midnight(date(year + 1, 1, 1)),
+    }
+
+
 def receiptable_rows(*, association_id: int, donor_id: int, period_start: date, period_end: date) -> QuerySet:
     """The live donation rows from the donor to the association collected in the period, oldest first."""
     return (

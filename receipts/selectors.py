@@ -1,8 +1,8 @@
 """Reads of tax receipts, scoped to the actor: a receipt is seen by the people of the association that
 issued it, by the people and API keys of the donor, and by the operator; to anyone else it reads as
-absent. Yearly totals (by the receipt's year, cancelled receipts left out): per donor, with the 238 bis
-arithmetic as information (receipts/rules.py), and per association, for its yearly declaration. Their
-CSV goes through core.tables (machine keys, then labels)."""
+absent. Yearly totals, cancelled receipts left out: per donor by the year of the gifts, with the 238 bis
+arithmetic as information (receipts/rules.py), and per association by the year the receipts were
+issued, for its yearly declaration. Their CSV goes through core.tables (machine keys, then labels)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from core.tables import Column, columns_of
 from organisations.actors import Actor
 from organisations.models import Organisation, OrganisationKind
 
-from .models import Receipt, ReceiptCancellation
+from .lines import gifts_of_year
+from .models import Receipt, ReceiptCancellation, ReceiptLine
 from .rules import Reduction238Bis, reduction_238_bis
 
 
@@ -86,12 +87,15 @@ class DonorYearTotals:
 def donor_year_totals(
     *, actor: Actor, donor_id: int, year: int, turnover_eur: Decimal | None = None
 ) -> DonorYearTotals:
-    """What the donor received in receipts in `year` (not cancelled), and the 238 bis arithmetic on it:
-    information, not advice. The donor's people and API keys, or the operator."""
+    """The donor's gifts of `year` on its receipts that are not cancelled, and the 238 bis arithmetic on
+    them: information, not advice. The reduction belongs to the year of the gift (its collection, local
+    time), whenever the receipt was issued: a December gift receipted in January counts in December's
+    year. The donor's people and API keys, or the operator."""
     if not actor.is_member(donor_id) and not actor.is_operator:
         raise NotFound(_("No such organisation."))
-    sums = _live(Receipt.objects.filter(donor_id=donor_id, year=year)).aggregate(
-        count=Count("id"), total=Sum("total_value_eur")
+    gifts = ReceiptLine.objects.filter(receipt__in=_live(Receipt.objects.filter(donor_id=donor_id)))
+    sums = gifts.filter(**gifts_of_year(year)).aggregate(
+        count=Count("receipt_id", distinct=True), total=Sum("value_eur")
     )
     total = sums["total"] or Decimal("0.00")
     return DonorYearTotals(

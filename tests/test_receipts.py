@@ -589,3 +589,44 @@ def test_yearly_totals_per_donor_and_per_association(donor, charity, issuer):
 )
 def test_amounts_in_french_words(amount, words):
     assert amount_in_words(Decimal(amount)) == words
+
+
+@pytest.mark.django_db
+def test_a_december_gift_receipted_in_january_counts_in_the_year_of_the_gift_for_the_donor(donor, charity):
+    """The donor's reduction belongs to the year of the gift; the association declares the receipts it
+    issued in the year (receipts/selectors.py)."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from inventory.models import Category
+
+    paris = ZoneInfo("Europe/Paris")
+    category, _ = Category.objects.get_or_create(
+        key="test-receipts", defaults={"name_fr": "Bois", "name_en": "Wood", "default_unit": "kg"}
+    )
+    make_ledger_row(
+        donor,
+        charity,
+        category,
+        mass_kg="8",
+        collected_at=datetime(2025, 12, 31, 23, 30, tzinfo=paris),  # 22:30 UTC: still 2025 in Paris
+        unit_value_eur=Decimal("3.00"),
+        valuation_basis="cost_price",
+    )
+    receipt = receipt_issue(
+        actor=SYSTEM,
+        association=charity,
+        donor=donor,
+        period_start=date(2025, 12, 1),
+        period_end=date(2025, 12, 31),
+        now=datetime(2026, 1, 12, 10, tzinfo=paris),
+    )
+    assert (receipt.year, receipt.total_value_eur) == (2026, Decimal("24.00"))
+    by_gift = {year: donor_year_totals(actor=SYSTEM, donor_id=donor.pk, year=year) for year in (2025, 2026)}
+    assert (by_gift[2025].receipt_count, by_gift[2025].total_value_eur) == (1, Decimal("24.00"))
+    assert (by_gift[2026].receipt_count, by_gift[2026].total_value_eur) == (0, Decimal("0.00"))
+    by_issue = {
+        year: association_year_totals(actor=SYSTEM, association_id=charity.pk, year=year)
+        for year in (2025, 2026)
+    }
+    assert (by_issue[2025].receipt_count, by_issue[2026].receipt_count) == (0, 1)

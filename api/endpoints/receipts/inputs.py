@@ -48,7 +48,9 @@ class ReceiptCancelIn(serializers.Serializer):
 
 class ReceiptTotalsQuery(ExportQueryIn):
     year = serializers.IntegerField(
-        min_value=FIRST_YEAR, max_value=LAST_YEAR, help_text="The year of issue of the receipts counted."
+        min_value=FIRST_YEAR,
+        max_value=LAST_YEAR,
+        help_text="An association's receipts issued that year; a donor's gifts of that year.",
     )
     organisation = serializers.IntegerField(
         min_value=1, help_text="A donor (its totals as a donor) or an association (its declaration)."

@@ -189,10 +189,11 @@ class ReceiptTotalsView(APIView):
         operation_id="receipts_totals",
         summary="A year's receipt totals: a donor's, or an association's declaration",
         description=(
-            "By year of issue, cancelled receipts left out. For an association (`side` association): the "
-            "number and total of the receipts it issued, and how many it cancelled, for its yearly "
-            "declaration; its people and the operator. For any other organisation (`side` donor): the "
-            "receipts it received and their total, with the 238 bis arithmetic as information, not advice "
+            "Cancelled receipts left out. For an association (`side` association): the number and total "
+            "of the receipts it issued in the year, and how many it cancelled, for its yearly declaration; "
+            "its people and the operator. For any other organisation (`side` donor): its gifts of the year "
+            "(collected in the year, local time, whenever the receipt was issued) on its receipts, the "
+            "receipts and their total, with the 238 bis arithmetic as information, not advice "
             "(60 %, 40 % above €2 M, within a ceiling of 0.5 % of `turnover_eur` or €20,000, the excess "
             "carried over five years); its people and keys and the operator. 404 for anyone else."
             " CSV columns (machine keys, the first row), for a donor: "
