@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # GeoDjango's runtime libraries (GDAL, GEOS, PROJ), gettext for compilemessages, pg_isready.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        gdal-bin libgdal32 libgeos-c1v5 libproj25 gettext postgresql-client \
+        gdal-bin libgdal32 libgeos-c1v5 libproj25 gettext postgresql-client fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 boucle

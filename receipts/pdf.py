@@ -5,9 +5,9 @@ exhaustive description line by line, its dates, the value in figures and in Fren
 of valuation); the signature block. A cancelled receipt says ANNULÉ, with the date and reason.
 
 Everything printed comes from the receipt's own snapshot, never from the organisations as they are now.
-Text is set in DejaVu Sans when Debian's fonts are there (wide Unicode coverage), else in
-ReportLab's Helvetica, whose WinAnsi encoding still has the French accents, "œ", "€" and "—"; nothing is
-downloaded."""
+Text is set in DejaVu Sans from Debian's fonts-dejavu-core (wide Unicode coverage; provisioning and the
+image install it), else in ReportLab's Helvetica, whose WinAnsi encoding still has the French accents,
+"œ", "€" and "—"; nothing is downloaded."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ WITH_DEMO=1
 
 # 1. System packages -----------------------------------------------------------------------------
 APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 gdal-bin libgdal32 libgeos-c1v5
-              libproj25 redis-server gettext python3-venv chromium chromium-driver)
+              libproj25 redis-server gettext python3-venv fonts-dejavu-core chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
