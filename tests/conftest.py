@@ -165,6 +165,48 @@ def make_offer(
     )
 
 
+def make_receipt_donor(
+    name: str = "Menuiserie du Nord",
+    siret: str = "73282932000074",
+    address: str = "12 rue de Lannoy, 59100 Roubaix",
+) -> Organisation:
+    """A firm a tax receipt may go to: a company with a SIRET, and a site with its address (printed)."""
+    firm = make_org(OrganisationKind.COMPANY, name=name, siret=siret)
+    site = make_site(firm)
+    site.address = address
+    site.save()
+    return firm
+
+
+def make_receipt_association(
+    name: str = "Repair Café Roubaix",
+    *,
+    verified: bool = True,
+    description: str = "Réparer et réemployer les objets du quotidien.",
+    evidence: str = "Rescrit fiscal n° 2025-59-0042",
+    address: str = "3 place de la Liberté, 59100 Roubaix",
+) -> Organisation:
+    """An association with an RNA and its workshop's address; `verified`: its right to issue tax
+    receipts declared and verified (written straight, as the operator's decision would leave it)."""
+    status = (
+        {
+            "tax_receipt_status": "verified",
+            "tax_receipt_evidence": evidence,
+            "tax_receipt_declared_at": timezone.now(),
+            "tax_receipt_verified_at": timezone.now(),
+        }
+        if verified
+        else {}
+    )
+    association = make_org(
+        OrganisationKind.ASSOCIATION, name=name, rna="W595012345", description=description, **status
+    )
+    site = make_site(association, name="Atelier")
+    site.address = address
+    site.save()
+    return association
+
+
 def make_api_key(organisation: Organisation, scopes: tuple[str, ...] = ("read", "write")) -> tuple:
     """(ApiKey, raw key) for the organisation, created through the service as one of its admins."""
     from organisations.actors import Actor

@@ -19,7 +19,7 @@ from core.tables import table_bytes
 from exchange.models import Offer
 from exchange.services import offer_create, offer_update
 from organisations.actors import Actor
-from organisations.models import MembershipRole, OrganisationKind, TaxReceiptStatus
+from organisations.models import MembershipRole, OrganisationKind
 from organisations.services import tax_receipt_status_declare, tax_receipt_status_verify
 from receipts.models import Receipt, ReceiptCancellation, ReceiptCounter, ReceiptLine
 from receipts.rules import reduction_238_bis
@@ -35,7 +35,16 @@ from receipts.selectors import (
 from receipts.services import receipt_cancel, receipt_issue
 from receipts.words import amount_in_words
 
-from .conftest import make_api_key, make_claim, make_ledger_row, make_member, make_offer, make_org, make_site
+from .conftest import (
+    make_api_key,
+    make_claim,
+    make_ledger_row,
+    make_member,
+    make_offer,
+    make_org,
+    make_receipt_association,
+    make_receipt_donor,
+)
 
 SYSTEM = Actor.for_system()
 VALUED = {"unit_value_eur": Decimal("2.50"), "valuation_basis": "stock_value"}
@@ -50,29 +59,12 @@ def _today():
 
 @pytest.fixture
 def donor():
-    firm = make_org(OrganisationKind.COMPANY, name="Menuiserie du Nord", siret="73282932000074")
-    site = make_site(firm)
-    site.address = "12 rue de Lannoy, 59100 Roubaix"
-    site.save()
-    return firm
+    return make_receipt_donor()
 
 
 @pytest.fixture
 def charity():
-    association = make_org(
-        OrganisationKind.ASSOCIATION,
-        name="Repair Café Roubaix",
-        rna="W595012345",
-        description="Réparer et réemployer les objets du quotidien.",
-        tax_receipt_status=TaxReceiptStatus.VERIFIED,
-        tax_receipt_evidence="Rescrit fiscal n° 2025-59-0042",
-        tax_receipt_declared_at=timezone.now(),
-        tax_receipt_verified_at=timezone.now(),
-    )
-    site = make_site(association, name="Atelier")
-    site.address = "3 place de la Liberté, 59100 Roubaix"
-    site.save()
-    return association
+    return make_receipt_association()
 
 
 @pytest.fixture

@@ -15,7 +15,15 @@ from django.utils import timezone
 from exchange.models import Offer
 from organisations.models import MembershipRole, OrganisationKind
 
-from .conftest import client_for, client_for_key, make_api_key, make_member, make_org, make_site
+from .conftest import (
+    client_for,
+    client_for_key,
+    make_api_key,
+    make_member,
+    make_org,
+    make_receipt_association,
+    make_receipt_donor,
+)
 
 VALUATION = {"unit_value_eur": "2.50", "valuation_basis": "stock_value"}
 
@@ -30,17 +38,9 @@ def _problem(response, status: int, code: str) -> dict:
 
 @pytest.fixture
 def parties(catalogue, operator_user):
-    firm = make_org(OrganisationKind.COMPANY, name="Menuiserie du Nord", siret="73282932000074")
-    firm_site = make_site(firm)
-    firm_site.address = "12 rue de Lannoy, 59100 Roubaix"
-    firm_site.save()
-    association = make_org(
-        OrganisationKind.ASSOCIATION,
-        name="Repair Café Roubaix",
-        rna="W595012345",
-        description="Réparer et réemployer les objets du quotidien.",
-    )
-    make_site(association, name="Atelier")
+    firm = make_receipt_donor()
+    firm_site = firm.sites.get()
+    association = make_receipt_association(verified=False)
     other = make_org(OrganisationKind.COMPANY, name="NordNum", siret="44229377500007")
     return {
         "firm": firm,

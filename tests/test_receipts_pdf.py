@@ -14,12 +14,18 @@ from django.utils import timezone
 from claims import services as claim_services
 from inventory.models import Category
 from organisations.actors import Actor
-from organisations.models import MembershipRole, OrganisationKind, TaxReceiptStatus
+from organisations.models import MembershipRole
 from receipts.pdf import euros_fr, receipt_pdf
 from receipts.services import receipt_cancel, receipt_issue
 from receipts.words import amount_in_words
 
-from .conftest import make_claim, make_member, make_offer, make_org, make_site
+from .conftest import (
+    make_claim,
+    make_member,
+    make_offer,
+    make_receipt_association,
+    make_receipt_donor,
+)
 
 pytestmark = pytest.mark.django_db
 PICTURE = Path(__file__).resolve().parent.parent / ".local" / "receipt-page1.png"
@@ -33,23 +39,12 @@ def _text(pdf: bytes) -> str:
 
 @pytest.fixture
 def receipt():
-    donor = make_org(OrganisationKind.COMPANY, name="Menuiserie du Nord", siret="73282932000074")
-    site = make_site(donor)
-    site.address = "12 rue de Lannoy, 59100 Roubaix"
-    site.save()
-    charity = make_org(
-        OrganisationKind.ASSOCIATION,
-        name="Cœur de Roubaix — Repair Café",
-        rna="W595012345",
+    donor = make_receipt_donor()
+    charity = make_receipt_association(
+        "Cœur de Roubaix — Repair Café",
         description="Réparer, réemployer ; lutter contre l'isolement numérique des aînés.",
-        tax_receipt_status=TaxReceiptStatus.VERIFIED,
-        tax_receipt_evidence="Rescrit fiscal n° 2025-59-0042 (art. 200 et 238 bis CGI)",
-        tax_receipt_declared_at=timezone.now(),
-        tax_receipt_verified_at=timezone.now(),
+        evidence="Rescrit fiscal n° 2025-59-0042 (art. 200 et 238 bis CGI)",
     )
-    atelier = make_site(charity, name="Atelier")
-    atelier.address = "3 place de la Liberté, 59100 Roubaix"
-    atelier.save()
     wood, _ = Category.objects.get_or_create(
         key="test-wood", defaults={"name_fr": "Bois de chêne", "name_en": "Oak", "default_unit": "kg"}
     )
