@@ -83,15 +83,14 @@ def outcome_report(
     new. The recipient's side only (its members and write keys, or the operator: 403 `recipient_only`);
     409 `handover_reversed` when every row of the claim was reversed, `outcome_fixed` once the edit
     period is over."""
-    if now is not None and not actor.system:
-        raise ValueError("Only the system actor may set the clock (seeding path).")
+    given = actor.clock(now) if now is not None else None  # the system alone may give the moment
     actor.require_write()
     handover = _reported_handover(actor, handover_id)
     if not actor.is_member(handover.recipient_id) and not actor.is_operator:
         raise PermissionDenied(_("Only the recipient reports what a lot became."), code="recipient_only")
     # The claim's row is the report's lock: two reports of one claim at once are one after the other.
     claim = Claim.objects.select_for_update().get(pk=handover.claim_id)
-    now = now or timezone.now()  # once the lock is held: after the moments of the report's last writer
+    now = given or actor.clock()  # once the lock is held: after the moments of the report's last writer
     live = Handover.objects.filter(claim=claim, reverses__isnull=True, reversed_by__isnull=True)
     if not live.exists():
         raise Conflict(_("This handover was reversed: nothing was handed over."), code="handover_reversed")

@@ -4,10 +4,12 @@ an organisation's API key. Scoping starts here, so it cannot be forgotten furthe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput, NotFound, PermissionDenied
@@ -85,6 +87,15 @@ class Actor:
         return Organisation.objects.filter(
             id__in=self.organisation_ids, kind=OrganisationKind.OPERATOR, verified_at__isnull=False
         ).exists()
+
+    def clock(self, now: datetime | None = None) -> datetime:
+        """The moment of a change: now, or the moment given, which only the system may give (the
+        seeding path writes history with its dates)."""
+        if now is None:
+            return timezone.now()
+        if not self.system:
+            raise ValueError("Only the system actor may set the clock (seeding path).")
+        return now
 
     @property
     def label(self) -> str:

@@ -5,29 +5,24 @@ Live: a positive row (a first handover or a correction: `reverses` empty) that n
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import override
 
 from claims.models import Handover
+from claims.selectors import local_day_start
 from exchange.models import OfferMode
 from inventory.models import Unit
 
 from .models import ReceiptCancellation, ReceiptLine
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
-
-
 def gifts_of_year(year: int) -> dict[str, datetime]:
     """The lookups of the lines whose gift (the collection) falls in `year`, local time."""
     return {
-        "collected_at__gte": _local_midnight(date(year, 1, 1)),
-        "collected_at__lt": _local_midnight(date(year + 1, 1, 1)),
+        "collected_at__gte": local_day_start(date(year, 1, 1)),
+        "collected_at__lt": local_day_start(date(year + 1, 1, 1)),
     }
 
 
@@ -40,8 +35,8 @@ def receiptable_rows(*, association_id: int, donor_id: int, period_start: date, 
             mode=OfferMode.DONATION,
             reverses__isnull=True,
             reversed_by__isnull=True,
-            collected_at__gte=_local_midnight(period_start),
-            collected_at__lt=_local_midnight(period_end + timedelta(days=1)),
+            collected_at__gte=local_day_start(period_start),
+            collected_at__lt=local_day_start(period_end + timedelta(days=1)),
         )
         .select_related("category", "offer")
         .order_by("collected_at", "id")

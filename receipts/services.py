@@ -39,14 +39,6 @@ from .selectors import issuer_organisation_ids, receipt_visible_to
 _AFTER_POSTCODE = re.compile(r"\b\d{5}\s+([^,\d]+)$")
 
 
-def _clock(actor: Actor, now: datetime | None) -> datetime:
-    if now is None:
-        return timezone.now()
-    if not actor.system:
-        raise ValueError("Only the system actor may set the clock (seeding path).")
-    return now
-
-
 def _record(name: str, receipt: Receipt, actor: Actor, **payload: object) -> None:
     event_record(
         name=name,
@@ -202,7 +194,7 @@ def receipt_issue(
     now: datetime | None = None,
 ) -> Receipt:
     """A receipt from the association to the donor for its donations in the period (module docstring)."""
-    now = _clock(actor, now)
+    now = actor.clock(now)
     actor.require_write()
     association = Organisation.objects.get(pk=association.pk)
     donor = Organisation.objects.get(pk=donor.pk)

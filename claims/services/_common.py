@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict
@@ -30,11 +29,7 @@ CLOCK_SKEW = timedelta(minutes=1)
 
 
 def _clock(actor: Actor, now: datetime | None) -> datetime:
-    if now is None:
-        return timezone.now()
-    if not actor.system:
-        raise ValueError("Only the system actor may set the clock (seeding path).")
-    return now
+    return actor.clock(now)
 
 
 def _jsonable(value: Any) -> Any:
